@@ -1,0 +1,5 @@
+"""``python -m evaluator``."""
+
+from .cli import main
+
+raise SystemExit(main())

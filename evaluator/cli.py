@@ -1,0 +1,78 @@
+"""Command line: ``python -m evaluator <command>``; ``--help`` lists the commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from .config import load_settings
+from .errors import EvaluatorError
+from .models import EvaluationRecord
+from .service import Evaluator
+
+
+def _print_evaluation(record: EvaluationRecord) -> None:
+    r = record.result
+    label = f"{r.backend} judge ({r.model})"
+    head = f"[{record.question_id}] " if record.question_id else ""
+    print(f"{head}{record.question}")
+    if not r.ok or r.grade is None:
+        print(f"Error from the {label}: {r.error}")
+        return
+    g = r.grade
+    print(f"Score: {g.score:.1f}/10 — {g.verdict}   ({label})")
+    print("Criteria: " + ", ".join(f"{k} {v}/5" for k, v in g.criteria.items()))
+    print(f"Feedback: {g.feedback}")
+    if g.missed_points:
+        print("Missed: " + "; ".join(g.missed_points))
+    print(f"Reference: {record.reference}")
+    cost = f"${r.usage.cost_usd:.6f}" if r.usage.cost_usd else "$0"
+    print(f"Tokens: {r.usage.total_tokens}  Cost: {cost}  Cache hit: {r.cache_hit}  Evaluation id: {record.id}")
+
+
+def cmd_evaluate(evaluator: Evaluator, args: argparse.Namespace) -> int:
+    """Grade one answer and print the grade."""
+    record = evaluator.evaluate(
+        args.answer, question_id=args.question_id, question=args.question, reference=args.reference, source="cli"
+    )
+    if args.json:
+        print(json.dumps(record.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_evaluation(record)
+    return 0 if record.result.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="python -m evaluator", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ev = sub.add_parser("evaluate", help="grade one answer")
+    ev.add_argument("--question-id", help="id of a question in the dataset (DATA_PATH)")
+    ev.add_argument("--question", help="free-form question text (with --reference)")
+    ev.add_argument("--reference", help="reference answer for a free-form question")
+    ev.add_argument("--answer", required=True, help="the answer to grade")
+    ev.add_argument("--json", action="store_true", help="print the evaluation record as JSON")
+    ev.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code (2 for bad input or configuration)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        evaluator = Evaluator(load_settings())
+        try:
+            return args.func(evaluator, args)
+        finally:
+            evaluator.close()
+    except EvaluatorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

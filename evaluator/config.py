@@ -1,0 +1,184 @@
+"""Settings: read once from the environment (and an optional ``.env``) into one frozen object.
+
+Variable names and defaults follow ``deployment-strategy.md``; a bad value raises
+:class:`ConfigError` naming the variable. Secrets are kept out of ``repr``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+JUDGE_BACKENDS = ("auto", "openai", "offline")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the app. Build with :func:`load_settings`; tests build their own."""
+
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    master_model_name: str = "gpt-4o-mini"
+    master_max_new_tokens: int = 512
+    master_temperature: float = 0.2
+    data_path: Path = Path("data/Q&A_db_practice.json")
+    log_path: Path = Path("data/evaluations_log.jsonl")
+    sentiment_model_name: str = "distilbert-base-uncased-finetuned-sst-2-english"
+    judge_backend: str = "auto"
+    judge_timeout_seconds: float = 30.0
+    judge_max_retries: int = 4
+    consistency_runs: int = 1
+    cache_path: Path = Path("data/judge_cache.sqlite")
+    candidate_model_name: str | None = None
+    candidate_base_url: str | None = None
+    candidate_api_key: str | None = field(default=None, repr=False)
+    hf_token: str | None = field(default=None, repr=False)
+    hf_log_repo: str | None = None
+    hf_push_every_minutes: float = 5.0
+    pii_scrubbing: bool = True
+    max_answer_chars: int = 4000
+    max_comment_chars: int = 2000
+    rate_limit_per_minute: int = 30
+    app_username: str | None = None
+    app_password: str | None = field(default=None, repr=False)
+
+    @property
+    def effective_judge_backend(self) -> str:
+        """``openai`` or ``offline``: what ``auto`` resolves to (openai when a key is set)."""
+        if self.judge_backend == "auto":
+            return "openai" if self.openai_api_key else "offline"
+        return self.judge_backend
+
+
+def _str(name: str, raw: str) -> str | None:
+    raw = raw.strip()
+    return raw or None
+
+
+def _int(low: int, high: int | None = None) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise ConfigError(f"{name} must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
+def _float(low: float, high: float | None = None) -> Callable[[str, str], float]:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if not math.isfinite(value) or value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise ConfigError(f"{name} must be {bound}, got {raw.strip()!r}")
+        return value
+
+    return parse
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _path(name: str, raw: str) -> Path:
+    if not raw.strip():
+        raise ConfigError(f"{name} must not be empty")
+    return Path(raw.strip())
+
+
+def _choice(*allowed: str) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _secret(name: str, raw: str) -> str | None:
+    # Never echo a secret's value, not even in an error.
+    return raw.strip() or None
+
+
+_PARSERS: dict[str, Callable[[str, str], Any]] = {
+    "openai_api_key": _secret,
+    "openai_base_url": _str,
+    "master_model_name": _str,
+    "master_max_new_tokens": _int(1, 16384),
+    "master_temperature": _float(0.0, 2.0),
+    "data_path": _path,
+    "log_path": _path,
+    "sentiment_model_name": _str,
+    "judge_backend": _choice(*JUDGE_BACKENDS),
+    "judge_timeout_seconds": _float(0.1),
+    "judge_max_retries": _int(0, 20),
+    "consistency_runs": _int(1, 10),
+    "cache_path": _path,
+    "candidate_model_name": _str,
+    "candidate_base_url": _str,
+    "candidate_api_key": _secret,
+    "hf_token": _secret,
+    "hf_log_repo": _str,
+    "hf_push_every_minutes": _float(0.05),
+    "pii_scrubbing": _bool,
+    "max_answer_chars": _int(1),
+    "max_comment_chars": _int(1),
+    "rate_limit_per_minute": _int(0),
+    "app_username": _str,
+    "app_password": _secret,
+}
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable that sets ``field_name`` (``master_temperature`` -> ``MASTER_TEMPERATURE``)."""
+    return field_name.upper()
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env") -> Settings:
+    """Read settings from ``environ`` (default ``os.environ``) over values in ``dotenv_path``.
+
+    Real environment variables win over the ``.env`` file. Raises :class:`ConfigError`
+    naming the first bad variable.
+    """
+    values: dict[str, str] = {}
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        from dotenv import dotenv_values
+
+        values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    kwargs: dict[str, Any] = {}
+    for f in fields(Settings):
+        name = env_name(f.name)
+        if name in values:
+            parsed = _PARSERS[f.name](name, values[name])
+            if parsed is not None:
+                kwargs[f.name] = parsed
+    settings = Settings(**kwargs)
+    if settings.judge_backend == "openai" and not settings.openai_api_key:
+        raise ConfigError("JUDGE_BACKEND=openai needs OPENAI_API_KEY to be set")
+    if bool(settings.app_username) != bool(settings.app_password):
+        raise ConfigError("APP_USERNAME and APP_PASSWORD must be set together")
+    if settings.hf_log_repo and not settings.hf_token:
+        raise ConfigError("HF_LOG_REPO needs HF_TOKEN to be set (a write token for the dataset repo)")
+    return settings

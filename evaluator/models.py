@@ -1,0 +1,196 @@
+"""Result and record types, and their serialisation to plain dicts, in one place."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+CRITERIA = ("correctness", "completeness", "relevance", "clarity")
+VERDICTS = ("correct", "partially correct", "incorrect")
+Status = Literal["ok", "error"]
+
+
+def new_id() -> str:
+    """A unique record id (UUID4 hex)."""
+    return uuid.uuid4().hex
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO 8601 with a ``Z`` suffix."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def verdict_for(score: float) -> str:
+    """The verdict label for an overall score 0-10 (>= 7 correct, >= 4 partially correct)."""
+    if score >= 7:
+        return "correct"
+    if score >= 4:
+        return "partially correct"
+    return "incorrect"
+
+
+@dataclass(frozen=True)
+class GradeRequest:
+    """What the judge grades: one answer to one question against its reference."""
+
+    question: str
+    reference: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Grade:
+    """A rubric grade: overall 0-10, four criteria 1-5, verdict, feedback, missed points."""
+
+    score: float
+    verdict: str
+    criteria: dict[str, int]
+    feedback: str
+    missed_points: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens spent on one judge call and their price in USD."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cost_usd + other.cost_usd,
+        )
+
+
+@dataclass(frozen=True)
+class Consistency:
+    """Spread of k repeated gradings of the same answer."""
+
+    runs: int
+    mean: float
+    stdev: float
+    scores: list[float]
+
+
+@dataclass(frozen=True)
+class JudgeResult:
+    """What a judge backend returns: a grade, or an error with its reason (never an invented score)."""
+
+    status: Status
+    backend: str  # "openai" or "offline"
+    model: str
+    prompt_version: str
+    grade: Grade | None = None
+    error: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    latency_ms: float = 0.0
+    cache_hit: bool = False
+    consistency: Consistency | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when a grade was produced."""
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """One graded answer as stored in the evaluation log (``kind = "evaluation"``)."""
+
+    question_id: str | None
+    question: str
+    reference: str
+    answer: str
+    result: JudgeResult
+    category: str | None = None
+    difficulty: str | None = None
+    source: str = "app"  # app, cli, api, batch
+    candidate_model: str | None = None
+    batch_id: str | None = None
+    id: str = field(default_factory=new_id)
+    timestamp: str = field(default_factory=utc_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat JSON-ready dict written as one log line."""
+        r = self.result
+        g = r.grade
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "evaluation",
+            "id": self.id,
+            "timestamp": self.timestamp,
+            "source": self.source,
+            "question_id": self.question_id,
+            "category": self.category,
+            "difficulty": self.difficulty,
+            "question": self.question,
+            "reference": self.reference,
+            "answer": self.answer,
+            "candidate_model": self.candidate_model,
+            "batch_id": self.batch_id,
+            "judge_backend": r.backend,
+            "judge_model": r.model,
+            "prompt_version": r.prompt_version,
+            "status": r.status,
+            "error": r.error,
+            "score": g.score if g else None,
+            "verdict": g.verdict if g else None,
+            "criteria": dict(g.criteria) if g else None,
+            "feedback": g.feedback if g else None,
+            "missed_points": list(g.missed_points) if g else None,
+            "latency_ms": round(r.latency_ms, 2),
+            "prompt_tokens": r.usage.prompt_tokens,
+            "completion_tokens": r.usage.completion_tokens,
+            "cost_usd": r.usage.cost_usd,
+            "cache_hit": r.cache_hit,
+            "consistency": asdict(r.consistency) if r.consistency else None,
+        }
+
+
+@dataclass(frozen=True)
+class Sentiment:
+    """A sentiment reading: label negative/neutral/positive, confidence in [0, 1], backend."""
+
+    label: str
+    score: float
+    backend: str
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """A person's feedback on one evaluation (``kind = "feedback"``)."""
+
+    evaluation_id: str
+    comment: str
+    sentiment: Sentiment
+    agree: bool | None = None
+    rating: int | None = None
+    id: str = field(default_factory=new_id)
+    timestamp: str = field(default_factory=utc_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat JSON-ready dict written as one log line."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "feedback",
+            "id": self.id,
+            "timestamp": self.timestamp,
+            "evaluation_id": self.evaluation_id,
+            "agree": self.agree,
+            "rating": self.rating,
+            "comment": self.comment,
+            "sentiment_label": self.sentiment.label,
+            "sentiment_score": round(self.sentiment.score, 4),
+            "sentiment_backend": self.sentiment.backend,
+        }

@@ -1,0 +1,154 @@
+"""The evaluator facade: the one object the app, the CLI and the API call.
+
+It validates input, scrubs PII, asks the judge, and appends every evaluation (failed ones too)
+to the evaluation log. Heavy collaborators (judge models, sentiment, Hub sync) load lazily.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from .backends import Judge, build_judge
+from .config import Settings
+from .dataset import Dataset, QAItem, load_dataset
+from .errors import InputError, LogError
+from .log import EvalLog
+from .models import EvaluationRecord, GradeRequest
+from .pii import scrub_pii
+
+logger = logging.getLogger(__name__)
+
+
+class Evaluator:
+    """Grades answers against the Q&A dataset and records everything in the evaluation log."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        dataset: Dataset | None = None,
+        judge: Judge | None = None,
+        log: EvalLog | None = None,
+    ) -> None:
+        self.settings = settings
+        self._dataset = dataset
+        self._judge = judge
+        self._log = log
+        self._lock = threading.Lock()
+
+    # -- collaborators, built on first use -------------------------------------------------
+    @property
+    def dataset(self) -> Dataset:
+        """The active Q&A dataset (loaded from ``DATA_PATH`` on first use)."""
+        if self._dataset is None:
+            with self._lock:
+                if self._dataset is None:
+                    self._dataset = load_dataset(self.settings.data_path)
+        return self._dataset
+
+    @dataset.setter
+    def dataset(self, dataset: Dataset) -> None:
+        self._dataset = dataset
+
+    @property
+    def judge(self) -> Judge:
+        """The judge backend chosen by the settings."""
+        if self._judge is None:
+            with self._lock:
+                if self._judge is None:
+                    self._judge = build_judge(self.settings)
+        return self._judge
+
+    @property
+    def log(self) -> EvalLog:
+        """The evaluation log (and its Hub sync when configured)."""
+        if self._log is None:
+            with self._lock:
+                if self._log is None:
+                    self._log = EvalLog.from_settings(self.settings)
+        return self._log
+
+    def close(self) -> None:
+        """Flush and stop background work (last Hub push)."""
+        if self._log is not None:
+            self._log.close()
+
+    # -- input handling --------------------------------------------------------------------
+    def scrub(self, text: str) -> str:
+        """``text`` with PII replaced by typed placeholders, when scrubbing is on."""
+        return scrub_pii(text) if self.settings.pii_scrubbing else text
+
+    def check_answer(self, answer: str | None) -> str:
+        """The stripped answer, or :class:`InputError` if it is empty or too long."""
+        text = (answer or "").strip()
+        if not text:
+            raise InputError("The answer is empty: write an answer to grade.")
+        limit = self.settings.max_answer_chars
+        if len(text) > limit:
+            raise InputError(f"The answer is {len(text)} characters long; the limit is {limit}.")
+        return text
+
+    def resolve(
+        self, *, question_id: str | None = None, question: str | None = None, reference: str | None = None
+    ) -> tuple[QAItem | None, str, str]:
+        """The dataset item (if any), question text and reference to grade against."""
+        if question_id and question_id.strip():
+            item = self.dataset.get(question_id)
+            return item, item.question, item.reference
+        question = (question or "").strip()
+        if not question:
+            raise InputError("Give a question id from the dataset, or a question (and its reference answer).")
+        reference = (reference or "").strip()
+        if not reference:
+            match = self.dataset.closest(question)
+            hint = f" The closest dataset question is {match[0].id}: {match[0].question!r}." if match else ""
+            raise InputError("A free-form question needs a reference answer." + hint)
+        return None, question, reference
+
+    # -- actions ---------------------------------------------------------------------------
+    def evaluate(
+        self,
+        answer: str,
+        *,
+        question_id: str | None = None,
+        question: str | None = None,
+        reference: str | None = None,
+        source: str = "app",
+    ) -> EvaluationRecord:
+        """Grade ``answer`` and log it; a judge failure is logged and returned with status error."""
+        text = self.check_answer(answer)
+        item, q_text, ref = self.resolve(question_id=question_id, question=question, reference=reference)
+        request = GradeRequest(question=self.scrub(q_text), reference=self.scrub(ref), answer=self.scrub(text))
+        result = self.judge.grade(request)
+        record = EvaluationRecord(
+            question_id=item.id if item else None,
+            question=request.question,
+            reference=request.reference,
+            answer=request.answer,
+            result=result,
+            category=item.category if item else None,
+            difficulty=item.difficulty if item else None,
+            source=source,
+        )
+        self.record(record)
+        return record
+
+    def record(self, record: Any) -> None:
+        """Append a record to the log; a log failure is reported, never silently dropped."""
+        try:
+            self.log.append(record)
+        except OSError as exc:
+            raise LogError(f"Could not write the evaluation log: {exc.strerror or exc}") from exc
+
+    def health(self) -> dict[str, Any]:
+        """Status for ``/healthz``: judge, dataset and log, without secrets."""
+        s = self.settings
+        return {
+            "status": "ok",
+            "judge_backend": s.effective_judge_backend,
+            "judge_model": s.master_model_name if s.effective_judge_backend == "openai" else "offline",
+            "dataset": {"name": self.dataset.name, "items": len(self.dataset)},
+            "log": self.log.status(),
+        }
