@@ -1,7 +1,8 @@
 """Settings: read once from the environment (and an optional ``.env``) into one frozen object.
 
 Variable names and defaults follow ``deployment-strategy.md``; a bad value raises
-:class:`ConfigError` naming the variable. Secrets are kept out of ``repr``.
+:class:`ConfigError` naming the variable. Secrets are kept out of ``repr``, and no error
+quotes a secret's value (their parser never fails).
 """
 
 from __future__ import annotations
@@ -58,9 +59,8 @@ class Settings:
         return self.judge_backend
 
 
-def _str(name: str, raw: str) -> str | None:
-    raw = raw.strip()
-    return raw or None
+def _str(name: str, raw: str) -> str:
+    return raw.strip()
 
 
 def _int(low: int, high: int | None = None) -> Callable[[str, str], int]:
@@ -101,8 +101,6 @@ def _bool(name: str, raw: str) -> bool:
 
 
 def _path(name: str, raw: str) -> Path:
-    if not raw.strip():
-        raise ConfigError(f"{name} must not be empty")
     return Path(raw.strip())
 
 
@@ -116,13 +114,8 @@ def _choice(*allowed: str) -> Callable[[str, str], str]:
     return parse
 
 
-def _secret(name: str, raw: str) -> str | None:
-    # Never echo a secret's value, not even in an error.
-    return raw.strip() or None
-
-
 _PARSERS: dict[str, Callable[[str, str], Any]] = {
-    "openai_api_key": _secret,
+    "openai_api_key": _str,
     "openai_base_url": _str,
     "master_model_name": _str,
     "master_max_new_tokens": _int(1, 16384),
@@ -137,8 +130,8 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "cache_path": _path,
     "candidate_model_name": _str,
     "candidate_base_url": _str,
-    "candidate_api_key": _secret,
-    "hf_token": _secret,
+    "candidate_api_key": _str,
+    "hf_token": _str,
     "hf_log_repo": _str,
     "hf_push_every_minutes": _float(0.05),
     "pii_scrubbing": _bool,
@@ -146,7 +139,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "max_comment_chars": _int(1),
     "rate_limit_per_minute": _int(0),
     "app_username": _str,
-    "app_password": _secret,
+    "app_password": _str,
 }
 
 
@@ -170,10 +163,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str 
     kwargs: dict[str, Any] = {}
     for f in fields(Settings):
         name = env_name(f.name)
-        if name in values:
-            parsed = _PARSERS[f.name](name, values[name])
-            if parsed is not None:
-                kwargs[f.name] = parsed
+        # An empty value (``KEY=`` in .env) means "use the default".
+        if values.get(name, "").strip():
+            kwargs[f.name] = _PARSERS[f.name](name, values[name])
     settings = Settings(**kwargs)
     if settings.judge_backend == "openai" and not settings.openai_api_key:
         raise ConfigError("JUDGE_BACKEND=openai needs OPENAI_API_KEY to be set")
