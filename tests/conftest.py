@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from evaluator.config import Settings, env_name
+from tests.openai_server import FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_PATH = ROOT / "data" / "Q&A_db_practice.json"
@@ -35,3 +37,10 @@ def settings(tmp_path: Path) -> Settings:
         cache_path=tmp_path / "judge_cache.sqlite",
         judge_backend="offline",
     )
+
+
+@pytest.fixture
+def openai_server() -> Iterator[FakeOpenAIServer]:
+    """A started local OpenAI-compatible server (see tests/openai_server.py); stopped after the test."""
+    with FakeOpenAIServer() as server:
+        yield server

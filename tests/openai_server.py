@@ -1,0 +1,347 @@
+"""A real local OpenAI-compatible HTTP server for tests and benchmarks (no network, no mocks).
+
+``FakeOpenAIServer`` serves ``POST /v1/chat/completions`` (and ``GET /v1/models``) on
+``127.0.0.1`` with a random port, from a daemon thread. Point the real ``openai`` client at
+``server.base_url``. It records every request, the peak number of concurrent requests and
+the 429s it served, and it plays scripted responses first (``enqueue``) before its default
+behaviour:
+
+* a grading request (it has ``response_format``, or its prompt has ``<answer>`` and
+  ``<reference>`` delimiters) gets a valid grade JSON computed deterministically from the word
+  overlap between the delimited answer and reference, so a good answer scores above a bad one;
+* any other request (a candidate model asked a question) gets a plain-text answer.
+
+Every completion carries realistic ``usage`` token counts. With ``rate_limit_per_s`` set, requests
+above that rate (sliding one-second window) get ``429`` with a ``Retry-After`` header saying
+when a slot frees. With ``json_schema=False`` the server
+rejects ``response_format`` of type ``json_schema`` with a 400, like OpenAI-compatible servers
+that only know JSON mode.
+
+Example::
+
+    with FakeOpenAIServer(latency=0.05) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="test")
+        client.chat.completions.create(model="gpt-4o-mini", messages=[...])
+        assert len(server.requests) == 1
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from evaluator.models import verdict_for
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOPWORD_TEXT = (
+    "a an and are as at be by for from has have in is it its of on or that the this to was were what which who "
+    "why how with will can do does not no you your i we they he she them"
+)
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+def _tag(text: str, name: str) -> str | None:
+    """The text between the first ``<name>`` and the following ``</name>``, if both are present."""
+    match = re.search(rf"<{name}>(.*?)</{name}>", text, flags=re.DOTALL | re.IGNORECASE)
+    return match.group(1) if match else None
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+
+
+def count_tokens(text: str) -> int:
+    """A rough tokenizer-free token count (about 4 characters per token), at least 1."""
+    return max(1, round(len(text) / 4))
+
+
+def grade_from_overlap(question: str, reference: str, answer: str) -> dict[str, Any]:
+    """A deterministic grade: the share of the reference's content words that the answer covers."""
+    ref = set(_words(reference))
+    ans = set(_words(answer))
+    recall = len(ref & ans) / len(ref) if ref else 0.0
+    precision = len(ref & ans) / len(ans) if ans else 0.0
+    score = round(10 * recall, 1)
+    missed = sorted(ref - ans)[:5]
+
+    def level(x: float) -> int:
+        return 1 + round(4 * x)
+
+    return {
+        "score": score,
+        "verdict": verdict_for(score),
+        "criteria": {
+            "correctness": level(recall),
+            "completeness": level(recall),
+            "relevance": level(precision),
+            "clarity": 4 if ans else 1,
+        },
+        "feedback": f"The answer covers {len(ref & ans)} of {len(ref)} key terms of the reference.",
+        "missed_points": [f"mention '{w}'" for w in missed],
+    }
+
+
+def completion_body(content: str, *, model: str = "gpt-4o-mini", prompt_tokens: int = 100) -> dict[str, Any]:
+    """A ``chat.completion`` response body with ``content`` as the assistant message."""
+    completion_tokens = count_tokens(content)
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def error_body(message: str, *, type_: str = "server_error", param: str | None = None, code: str | None = None) -> dict:
+    """An OpenAI-style error body."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+@dataclass
+class ScriptedResponse:
+    """One response served before the default behaviour (see :meth:`FakeOpenAIServer.enqueue`)."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+class FakeOpenAIServer:
+    """A local OpenAI-compatible chat-completions server; use as a context manager or start()/stop()."""
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        rate_limit_per_s: float | None = None,
+        retry_after: float = 0.05,
+        json_schema: bool = True,
+    ) -> None:
+        self.latency = latency
+        self.rate_limit_per_s = rate_limit_per_s
+        self.retry_after = retry_after
+        self.json_schema = json_schema
+        self.requests: list[dict[str, Any]] = []
+        self.request_times: list[float] = []  # time.monotonic() at arrival, parallel to ``requests``
+        self.request_headers: list[dict[str, str]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.count_429 = 0
+        self.served = 0
+        self._script: collections.deque[ScriptedResponse] = collections.deque()
+        self._lock = threading.Lock()
+        self._window: collections.deque[float] = collections.deque()  # admitted request times, last second
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> FakeOpenAIServer:
+        """Bind 127.0.0.1 on a free port and serve from a daemon thread."""
+        if self._httpd is not None:
+            return self
+        handler = type("_Handler", (_Handler,), {"fake": self})
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler, bind_and_activate=False)
+        httpd.daemon_threads = True
+        httpd.block_on_close = False
+        httpd.request_queue_size = 256  # many concurrent clients in benchmarks
+        httpd.allow_reuse_address = True
+        httpd.server_bind()
+        httpd.server_activate()
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound port (after start())."""
+        if self._httpd is None:
+            raise RuntimeError("server not started")
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``, for ``openai.OpenAI(base_url=...)``."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # -- scripting ---------------------------------------------------------------------------
+    def enqueue(
+        self,
+        *,
+        status: int = 200,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+        content: str | None = None,
+    ) -> None:
+        """Serve this response to the next request, before the default behaviour.
+
+        ``body`` is a dict (sent as JSON), a str or bytes (sent raw), or None: then a completion
+        with ``content`` for status 200, or an OpenAI error body otherwise. Error statuses 429 and
+        5xx get a ``Retry-After: retry_after`` header unless ``headers`` set one. ``delay`` sleeps
+        before answering (longer than the client timeout to test timeouts).
+        """
+        headers = dict(headers or {})
+        if body is None:
+            if status == 200:
+                body = completion_body(content if content is not None else "")
+            else:
+                body = error_body(f"scripted error {status}", type_="rate_limit_error" if status == 429 else "error")
+        if (status == 429 or status >= 500) and not any(k.lower() == "retry-after" for k in headers):
+            headers["Retry-After"] = str(self.retry_after)
+        with self._lock:
+            self._script.append(ScriptedResponse(status, body, headers, delay))
+
+    def reset(self) -> None:
+        """Forget recorded requests, counters and pending scripted responses."""
+        with self._lock:
+            self.requests.clear()
+            self.request_times.clear()
+            self.request_headers.clear()
+            self._script.clear()
+            self.max_in_flight = self.count_429 = self.served = 0
+
+    # -- request handling (called from handler threads) ---------------------------------------
+    def _admit(self, now: float) -> float:
+        """Sliding one-second window rate limiter: 0 to admit, else the seconds until a slot frees."""
+        if self.rate_limit_per_s is None:
+            return 0.0
+        while self._window and now - self._window[0] >= 1.0:
+            self._window.popleft()
+        if len(self._window) >= self.rate_limit_per_s:
+            return max(0.001, 1.0 - (now - self._window[0]))
+        self._window.append(now)
+        return 0.0
+
+    def _respond(self, body: dict[str, Any]) -> ScriptedResponse:
+        """The scripted or default response to one chat-completions request body."""
+        now = time.monotonic()
+        with self._lock:
+            if self._script:
+                return self._script.popleft()
+            wait = self._admit(now)
+        if wait:
+            return ScriptedResponse(
+                429,
+                error_body("Rate limit reached, retry later.", type_="requests", code="rate_limit_exceeded"),
+                {"Retry-After": f"{wait:.3f}"},
+            )
+        fmt = body.get("response_format") or {}
+        if fmt.get("type") == "json_schema" and not self.json_schema:
+            return ScriptedResponse(
+                400,
+                error_body(
+                    "Invalid parameter: response_format of type 'json_schema' is not supported with this model.",
+                    type_="invalid_request_error",
+                    param="response_format",
+                ),
+            )
+        messages = body.get("messages") or []
+        text = "\n".join(str(m.get("content") or "") for m in messages if isinstance(m, dict))
+        prompt_tokens = count_tokens(text) + 4 * len(messages)
+        answer, reference = _tag(text, "answer"), _tag(text, "reference")
+        if fmt or (answer is not None and reference is not None):
+            grade = grade_from_overlap(_tag(text, "question") or "", reference or "", answer or "")
+            content = json.dumps(grade)
+        else:
+            last = next((str(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+            content = "In short: " + " ".join(_words(last)[:30]) + "."
+        model = str(body.get("model") or "gpt-4o-mini")
+        reply = completion_body(content, model=model, prompt_tokens=prompt_tokens)
+        return ScriptedResponse(200, reply, {}, self.latency)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeOpenAIServer
+    protocol_version = "HTTP/1.1"  # keep-alive, like a real API
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+        pass
+
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = body if isinstance(body, bytes) else (body if isinstance(body, str) else json.dumps(body)).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout) before we answered
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") == "/v1/models":
+            self._send(200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "owned_by": "fake"}]})
+        else:
+            self._send(404, error_body(f"no route {self.path}", type_="invalid_request_error"))
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self._send(404, error_body(f"no route {self.path}", type_="invalid_request_error"))
+            return
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            self._send(400, error_body("request body is not JSON", type_="invalid_request_error"))
+            return
+        fake = self.fake
+        with fake._lock:
+            fake.requests.append(body)
+            fake.request_times.append(time.monotonic())
+            fake.request_headers.append(dict(self.headers.items()))
+            fake.in_flight += 1
+            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+        try:
+            response = fake._respond(body)
+            if response.delay > 0:
+                time.sleep(response.delay)
+            with fake._lock:
+                fake.served += 1
+                if response.status == 429:
+                    fake.count_429 += 1
+        finally:
+            with fake._lock:
+                fake.in_flight -= 1
+        self._send(response.status, response.body, response.headers)
