@@ -13,10 +13,11 @@ from typing import Any
 from .backends import Judge, build_judge
 from .config import Settings
 from .dataset import Dataset, QAItem, load_dataset
-from .errors import InputError, LogError
+from .errors import InputError, LogError, NotFoundError
 from .log import EvalLog
-from .models import EvaluationRecord, GradeRequest
+from .models import EvaluationRecord, FeedbackRecord, GradeRequest
 from .pii import scrub_pii
+from .sentiment import SentimentAnalyzer, get_analyzer
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +32,13 @@ class Evaluator:
         dataset: Dataset | None = None,
         judge: Judge | None = None,
         log: EvalLog | None = None,
+        sentiment: SentimentAnalyzer | None = None,
     ) -> None:
         self.settings = settings
         self._dataset = dataset
         self._judge = judge
         self._log = log
+        self._sentiment = sentiment
         self._lock = threading.Lock()
 
     # -- collaborators, built on first use -------------------------------------------------
@@ -70,6 +73,15 @@ class Evaluator:
                     self._log = EvalLog.from_settings(self.settings)
         return self._log
 
+    @property
+    def sentiment(self) -> SentimentAnalyzer:
+        """The feedback sentiment analyzer for ``SENTIMENT_MODEL_NAME`` (its model loads on first use)."""
+        if self._sentiment is None:
+            with self._lock:
+                if self._sentiment is None:
+                    self._sentiment = get_analyzer(self.settings.sentiment_model_name)
+        return self._sentiment
+
     def close(self) -> None:
         """Flush and stop background work (last Hub push)."""
         if self._log is not None:
@@ -88,6 +100,16 @@ class Evaluator:
         limit = self.settings.max_answer_chars
         if len(text) > limit:
             raise InputError(f"The answer is {len(text)} characters long; the limit is {limit}.")
+        return text
+
+    def check_comment(self, comment: str | None) -> str:
+        """The stripped feedback comment, or :class:`InputError` if it is empty or too long."""
+        text = (comment or "").strip()
+        if not text:
+            raise InputError("The comment is empty: say what you think of the grade.")
+        limit = self.settings.max_comment_chars
+        if len(text) > limit:
+            raise InputError(f"The comment is {len(text)} characters long; the limit is {limit}.")
         return text
 
     def resolve(
@@ -142,6 +164,51 @@ class Evaluator:
         except OSError as exc:
             raise LogError(f"Could not write the evaluation log: {exc.strerror or exc}") from exc
 
+    def submit_feedback(
+        self, evaluation_id: str, *, agree: bool | None = None, rating: int | None = None, comment: str
+    ) -> FeedbackRecord:
+        """Record a person's feedback on a logged evaluation, with the sentiment of their comment.
+
+        ``agree`` says whether they agree with the grade, ``rating`` is 1-5; both optional. Raises
+        :class:`InputError` for a bad comment or rating and :class:`NotFoundError` for an unknown evaluation;
+        nothing is logged then.
+        """
+        text = self.check_comment(comment)
+        if agree is not None and not isinstance(agree, bool):
+            raise InputError(f"agree must be true, false or empty, got {agree!r}.")
+        if rating is not None and (isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5):
+            raise InputError(f"The rating must be a whole number from 1 to 5, got {rating!r}.")
+        evaluation_id = (evaluation_id or "").strip()
+        if not evaluation_id:
+            raise InputError("Give the id of the evaluation this feedback is about.")
+        evaluation = self.log.get(evaluation_id)
+        if evaluation is None or evaluation.get("kind") != "evaluation":
+            raise NotFoundError(f"There is no evaluation with id {evaluation_id!r} in the log.")
+        text = self.scrub(text)
+        record = FeedbackRecord(
+            evaluation_id=evaluation_id,
+            comment=text,
+            sentiment=self.sentiment.analyze(text),
+            agree=agree,
+            rating=rating,
+        )
+        self.record(record)
+        return record
+
+    def recent_feedback(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest ``limit`` feedback records, newest first, each with the question, score and verdict graded."""
+        if limit < 1:
+            return []
+        records = self.log.records()
+        evaluations = {r.get("id"): r for r in records if r.get("kind") == "evaluation"}
+        feedback = [r for r in records if r.get("kind") == "feedback"]
+        latest = sorted(feedback, key=lambda r: r.get("timestamp") or "", reverse=True)[:limit]
+        out = []
+        for fb in latest:
+            evaluation = evaluations.get(fb.get("evaluation_id"), {})
+            out.append({**fb, **{key: evaluation.get(key) for key in ("question", "score", "verdict")}})
+        return out
+
     def health(self) -> dict[str, Any]:
         """Status for ``/healthz``: judge, dataset and log, without secrets."""
         s = self.settings
@@ -151,4 +218,5 @@ class Evaluator:
             "judge_model": s.master_model_name if s.effective_judge_backend == "openai" else "offline",
             "dataset": {"name": self.dataset.name, "items": len(self.dataset)},
             "log": self.log.status(),
+            "sentiment_backend": self.sentiment.loaded_backend or f"not loaded yet ({self.sentiment.model_name})",
         }
