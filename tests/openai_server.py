@@ -6,7 +6,7 @@
 the 429s it served, and it plays scripted responses first (``enqueue``) before its default
 behaviour:
 
-* a grading request (it has ``response_format``, or its prompt has ``<answer>`` and
+* a grading request (it has ``response_format``, or its last user message has ``<answer>`` and
   ``<reference>`` delimiters) gets a valid grade JSON computed deterministically from the word
   overlap between the delimited answer and reference, so a good answer scores above a bad one;
 * any other request (a candidate model asked a question) gets a plain-text answer.
@@ -63,9 +63,13 @@ def count_tokens(text: str) -> int:
 
 
 def grade_from_overlap(question: str, reference: str, answer: str) -> dict[str, Any]:
-    """A deterministic grade: the share of the reference's content words that the answer covers."""
-    ref = set(_words(reference))
-    ans = set(_words(answer))
+    """A deterministic grade: the share of the reference's content words that the answer covers.
+
+    Words the question already contains are ignored (question demoting), unless nothing else is left.
+    """
+    asked = set(_words(question))
+    ref = set(_words(reference)) - asked or set(_words(reference))
+    ans = set(_words(answer)) - asked or set(_words(answer))
     recall = len(ref & ans) / len(ref) if ref else 0.0
     precision = len(ref & ans) / len(ans) if ans else 0.0
     score = round(10 * recall, 1)
@@ -274,15 +278,15 @@ class FakeOpenAIServer:
                     param="response_format",
                 ),
             )
-        messages = body.get("messages") or []
-        text = "\n".join(str(m.get("content") or "") for m in messages if isinstance(m, dict))
-        prompt_tokens = count_tokens(text) + 4 * len(messages)
-        answer, reference = _tag(text, "answer"), _tag(text, "reference")
+        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        prompt_tokens = sum(count_tokens(str(m.get("content") or "")) + 4 for m in messages)
+        # The delimited blocks are read from the last user message (a system prompt may name the tags too).
+        last = next((str(m.get("content") or "") for m in reversed(messages) if m.get("role") == "user"), "")
+        answer, reference = _tag(last, "answer"), _tag(last, "reference")
         if fmt or (answer is not None and reference is not None):
-            grade = grade_from_overlap(_tag(text, "question") or "", reference or "", answer or "")
+            grade = grade_from_overlap(_tag(last, "question") or "", reference or "", answer or "")
             content = json.dumps(grade)
         else:
-            last = next((str(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
             content = "In short: " + " ".join(_words(last)[:30]) + "."
         model = str(body.get("model") or "gpt-4o-mini")
         reply = completion_body(content, model=model, prompt_tokens=prompt_tokens)
