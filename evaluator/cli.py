@@ -45,6 +45,18 @@ def cmd_evaluate(evaluator: Evaluator, args: argparse.Namespace) -> int:
     return 0 if record.result.ok else 1
 
 
+def cmd_feedback(evaluator: Evaluator, args: argparse.Namespace) -> int:
+    """Record feedback on a logged evaluation and print the sentiment read from the comment."""
+    record = evaluator.submit_feedback(args.evaluation_id, agree=args.agree, rating=args.rating, comment=args.comment)
+    if args.json:
+        print(json.dumps(record.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        s = record.sentiment
+        print(f"Feedback {record.id} recorded for evaluation {record.evaluation_id}.")
+        print(f"Sentiment: {s.label} (confidence {s.score:.2f}, {s.backend})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="python -m evaluator", description=__doc__)
@@ -58,6 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--answer", required=True, help="the answer to grade")
     ev.add_argument("--json", action="store_true", help="print the evaluation record as JSON")
     ev.set_defaults(func=cmd_evaluate)
+
+    fb = sub.add_parser("feedback", help="agree/disagree with a logged grade and comment on it")
+    fb.add_argument("--evaluation-id", required=True, help="id of the evaluation in the log (printed by evaluate)")
+    stance = fb.add_mutually_exclusive_group()
+    stance.add_argument("--agree", dest="agree", action="store_const", const=True, help="you agree with the grade")
+    stance.add_argument("--disagree", dest="agree", action="store_const", const=False, help="you disagree")
+    fb.add_argument("--rating", type=int, help="your rating of the grade, 1-5")
+    fb.add_argument("--comment", required=True, help="your comment (its sentiment is recorded)")
+    fb.add_argument("--json", action="store_true", help="print the feedback record as JSON")
+    fb.set_defaults(func=cmd_feedback)
     return parser
 
 
