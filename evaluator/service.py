@@ -202,7 +202,8 @@ class Evaluator:
         records = self.log.records()
         evaluations = {r.get("id"): r for r in records if r.get("kind") == "evaluation"}
         feedback = [r for r in records if r.get("kind") == "feedback"]
-        latest = sorted(feedback, key=lambda r: r.get("timestamp") or "", reverse=True)[:limit]
+        # Newest append first among equal timestamps (millisecond clock), then by time across merged replica logs.
+        latest = sorted(reversed(feedback), key=lambda r: r.get("timestamp") or "", reverse=True)[:limit]
         out = []
         for fb in latest:
             evaluation = evaluations.get(fb.get("evaluation_id"), {})
