@@ -1,0 +1,507 @@
+"""The OpenAI judge: rubric grading through any OpenAI-compatible chat-completions API.
+
+The prompt is versioned data (``evaluator/prompts/judge_v1.json``); the answer under test is
+delimited and neutralised so that it is graded as content, never obeyed. Replies are asked for as
+strict JSON-schema structured output; a server that rejects that is asked for JSON mode instead
+(then for plain prompted JSON), and the judge remembers it. Retries on 429/5xx/timeouts, with
+exponential backoff, jitter and Retry-After, are the ``openai`` client's own (``max_retries``,
+``timeout``). A reply that is not a valid grade is asked for again, then reported as an error:
+the judge never invents or clamps a score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import re
+import statistics
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import openai
+
+from .cache import CacheEntry, GradeCache, cache_key
+from .errors import ConfigError
+from .models import CRITERIA, VERDICTS, Consistency, Grade, GradeRequest, JudgeResult, Status, Usage
+from .pricing import cost_usd
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletion
+
+    from .config import Settings
+
+logger = logging.getLogger(__name__)
+
+PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
+DEFAULT_PROMPT_FILE = PROMPTS_DIR / "judge_v1.json"
+# Reply formats, best first: a server that rejects one is asked for the next.
+REPLY_FORMATS = ("json_schema", "json_object", "prompt")
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL | re.IGNORECASE)
+_KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_\-*]{6,}")
+
+
+@dataclass(frozen=True)
+class JudgePrompt:
+    """A versioned judge prompt: system text (with the rubric), user template, reply JSON schema."""
+
+    version: str
+    system: str
+    user_template: str
+    schema_name: str
+    schema: dict[str, Any]
+    delimiters: tuple[str, ...]
+
+    @classmethod
+    def load(cls, path: str | Path = DEFAULT_PROMPT_FILE) -> JudgePrompt:
+        """Read a prompt file; text fields are lists of lines, ``{rubric}`` in the system text is filled in."""
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(
+            version=data["version"],
+            system="\n".join(data["system"]).replace("{rubric}", "\n".join(data["rubric"])),
+            user_template="\n".join(data["user_template"]),
+            schema_name=data["schema_name"],
+            schema=data["schema"],
+            delimiters=tuple(data["delimiters"]),
+        )
+
+    def neutralise(self, text: str) -> str:
+        """``text`` with anything that looks like one of our delimiters (``</answer>``, ``< Answer >``…) defused."""
+        names = "|".join(map(re.escape, self.delimiters))
+        return re.sub(rf"<(?=\s*/?\s*(?:{names})\b)", "&lt;", text, flags=re.IGNORECASE)
+
+    def messages(self, request: GradeRequest) -> list[dict[str, str]]:
+        """The chat messages that ask for a grade of ``request``; its texts are delimited data."""
+        user = self.user_template.format(
+            question=self.neutralise(request.question),
+            reference=self.neutralise(request.reference),
+            answer=self.neutralise(request.answer),
+        )
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+
+
+def parse_grade(content: str | None) -> Grade:
+    """The grade in a judge reply; ``ValueError`` says what is wrong with it (nothing is clamped or guessed)."""
+    text = (content or "").strip()
+    if not text:
+        raise ValueError("empty reply")
+    fenced = _FENCE.match(text)
+    if fenced:
+        text = fenced.group(1)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"reply is not JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise ValueError("reply is not a JSON object")
+    missing = [k for k in ("score", "verdict", "criteria", "feedback", "missed_points") if k not in data]
+    if missing:
+        raise ValueError(f"reply lacks {', '.join(missing)}")
+    score = data["score"]
+    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+        raise ValueError(f"score is not a number: {score!r}")
+    if not 0 <= score <= 10:
+        raise ValueError(f"score {score} is outside 0-10")
+    verdict = data["verdict"].strip().lower() if isinstance(data["verdict"], str) else data["verdict"]
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict {data['verdict']!r} is not one of {', '.join(VERDICTS)}")
+    criteria = data["criteria"]
+    if not isinstance(criteria, dict):
+        raise ValueError("criteria is not an object")
+    levels: dict[str, int] = {}
+    for name in CRITERIA:
+        value = criteria.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            raise ValueError(f"criterion {name} is not a whole number: {value!r}")
+        if not 1 <= value <= 5:
+            raise ValueError(f"criterion {name} = {value} is outside 1-5")
+        levels[name] = int(value)
+    feedback = data["feedback"]
+    if not isinstance(feedback, str) or not feedback.strip():
+        raise ValueError("feedback is empty")
+    missed = data["missed_points"]
+    if not isinstance(missed, list) or not all(isinstance(p, str) for p in missed):
+        raise ValueError("missed_points is not a list of strings")
+    return Grade(
+        score=float(score),
+        verdict=verdict,
+        criteria=levels,
+        feedback=feedback.strip(),
+        missed_points=[p.strip() for p in missed if p.strip()],
+    )
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One grading run: a grade or an error reason, and the tokens it spent (failed attempts too)."""
+
+    grade: Grade | None
+    error: str | None
+    usage: Usage
+
+
+class OpenAIJudge:
+    """Grades answers with a chat model behind the OpenAI API or any OpenAI-compatible server.
+
+    Args:
+        model: the judge model (``MASTER_MODEL_NAME``).
+        max_tokens: reply token limit (``MASTER_MAX_NEW_TOKENS``).
+        temperature: sampling temperature (``MASTER_TEMPERATURE``).
+        timeout: seconds per HTTP attempt (``JUDGE_TIMEOUT_SECONDS``).
+        max_retries: client retries on 429/5xx/timeouts (``JUDGE_MAX_RETRIES``).
+        base_url: an OpenAI-compatible endpoint, e.g. vLLM's ``http://host:8000/v1`` (``OPENAI_BASE_URL``).
+        api_key: the API key (``OPENAI_API_KEY``); never logged or shown.
+        client, async_client: injected ``openai.OpenAI`` / ``openai.AsyncOpenAI`` clients.
+        cache: a :class:`GradeCache`; None disables caching.
+        consistency_runs: grade k times and report the spread (``CONSISTENCY_RUNS``).
+        reply_retries: fresh calls after a reply that is not a valid grade.
+        concurrency: parallel calls in :meth:`grade_many`.
+        prompt: the :class:`JudgePrompt` (default ``prompts/judge_v1.json``).
+
+    Example::
+
+        judge = OpenAIJudge(model="gpt-4o-mini", api_key=key, cache=GradeCache("cache.sqlite"))
+        result = judge.grade(GradeRequest(question="2+2?", reference="4", answer="four"))
+    """
+
+    backend = "openai"
+
+    def __init__(
+        self,
+        *,
+        model: str = "gpt-4o-mini",
+        max_tokens: int = 512,
+        temperature: float = 0.2,
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        client: openai.OpenAI | None = None,
+        async_client: openai.AsyncOpenAI | None = None,
+        cache: GradeCache | None = None,
+        consistency_runs: int = 1,
+        reply_retries: int = 2,
+        concurrency: int = 8,
+        prompt: JudgePrompt | None = None,
+    ) -> None:
+        if consistency_runs < 1:
+            raise ValueError(f"consistency_runs must be at least 1, got {consistency_runs}")
+        if reply_retries < 0 or max_retries < 0:
+            raise ValueError(f"retries must be >= 0, got reply_retries={reply_retries}, max_retries={max_retries}")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if client is None and async_client is None and not api_key:
+            raise ConfigError("The OpenAI judge needs an API key: set OPENAI_API_KEY (any value for a local server).")
+        template = client or async_client
+        if template is not None:  # build the other client like the injected one
+            base_url, api_key = str(template.base_url), template.api_key
+            timeout, max_retries = getattr(template.timeout, "read", template.timeout), template.max_retries
+        self.model = model
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.cache = cache
+        self.consistency_runs = consistency_runs
+        self.reply_retries = reply_retries
+        self.concurrency = concurrency
+        self.prompt = prompt or JudgePrompt.load()
+        self.prompt_version = self.prompt.version
+        self._options: dict[str, Any] = {
+            "api_key": api_key,
+            "base_url": base_url,
+            "timeout": timeout,
+            "max_retries": max_retries,
+        }
+        self._secret = api_key or ""
+        self.client = client or openai.OpenAI(**self._options)
+        self._async_client = async_client
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+        # What the server accepts, learned from its 400s and kept for this judge's lifetime.
+        self._reply_format = REPLY_FORMATS[0]
+        self._tokens_param = "max_tokens"
+        self._send_temperature = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAIJudge:
+        """The judge configured by ``MASTER_*``, ``OPENAI_*``, ``JUDGE_*``, ``CACHE_PATH`` and ``CONSISTENCY_RUNS``."""
+        return cls(
+            model=settings.master_model_name,
+            max_tokens=settings.master_max_new_tokens,
+            temperature=settings.master_temperature,
+            timeout=settings.judge_timeout_seconds,
+            max_retries=settings.judge_max_retries,
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key,
+            cache=GradeCache(settings.cache_path),
+            consistency_runs=settings.consistency_runs,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenAIJudge(model={self.model!r}, endpoint={self._endpoint!r}, prompt_version={self.prompt_version!r}, "
+            f"consistency_runs={self.consistency_runs})"
+        )
+
+    @property
+    def reply_format(self) -> str:
+        """The reply format in use: ``json_schema``, then ``json_object`` or ``prompt`` if the server refused."""
+        return self._reply_format
+
+    @property
+    def _endpoint(self) -> str:
+        """Host and port of the API (no path, no credentials) for messages."""
+        parts = urlsplit(str(self.client.base_url))
+        return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+
+    # -- public API ------------------------------------------------------------------------------
+    def grade(self, request: GradeRequest) -> JudgeResult:
+        """Grade one answer (blocking); a failure is a result with status error, never an exception."""
+        started = time.perf_counter()
+        key = self._key(request)
+        entry = self.cache.get(key) if self.cache is not None else None
+        if entry is not None:
+            return self._cached(entry, started)
+        runs = [self._run(request) for _ in range(self.consistency_runs)]
+        result = self._combine(runs, started)
+        if self._cacheable(result):
+            self._store(key, result)
+        return result
+
+    async def agrade(self, request: GradeRequest) -> JudgeResult:
+        """Grade one answer on the running event loop (AsyncOpenAI; the cache is read in a worker thread)."""
+        started = time.perf_counter()
+        key = self._key(request)
+        entry = await asyncio.to_thread(self.cache.get, key) if self.cache is not None else None
+        if entry is not None:
+            return self._cached(entry, started)
+        runs = await asyncio.gather(*(self._arun(request) for _ in range(self.consistency_runs)))
+        result = self._combine(list(runs), started)
+        if self._cacheable(result):
+            await asyncio.to_thread(self._store, key, result)
+        return result
+
+    def grade_many(self, requests: Sequence[GradeRequest]) -> list[JudgeResult]:
+        """Grade many answers, in order, ``concurrency`` calls at a time."""
+        if not requests:
+            return []
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests))) as pool:
+            return list(pool.map(self.grade, requests))
+
+    def request_body(self, request: GradeRequest) -> dict[str, Any]:
+        """The chat-completions request body for ``request`` (e.g. a line of an OpenAI Batch API file)."""
+        return self._body(self.prompt.messages(request))
+
+    def close(self) -> None:
+        """Close the HTTP client(s) and the cache."""
+        self.client.close()
+        if self.cache is not None:
+            self.cache.close()
+
+    # -- one grading run ---------------------------------------------------------------------------
+    def _run(self, request: GradeRequest) -> _Run:
+        messages = self.prompt.messages(request)
+        usage, reason = Usage(), ""
+        for _attempt in range(1 + self.reply_retries):
+            try:
+                completion = self._create(messages)
+            except openai.OpenAIError as exc:
+                return self._failed(exc, usage)
+            usage += self._usage(completion)
+            try:
+                return _Run(self._grade_of(completion), None, usage)
+            except ValueError as exc:
+                reason = str(exc)
+                logger.warning("Judge reply is not a valid grade (%s); asking again", reason)
+        return self._invalid(reason, usage)
+
+    async def _arun(self, request: GradeRequest) -> _Run:
+        messages = self.prompt.messages(request)
+        usage, reason = Usage(), ""
+        for _attempt in range(1 + self.reply_retries):
+            try:
+                completion = await self._acreate(messages)
+            except openai.OpenAIError as exc:
+                return self._failed(exc, usage)
+            usage += self._usage(completion)
+            try:
+                return _Run(self._grade_of(completion), None, usage)
+            except ValueError as exc:
+                reason = str(exc)
+                logger.warning("Judge reply is not a valid grade (%s); asking again", reason)
+        return self._invalid(reason, usage)
+
+    def _create(self, messages: list[dict[str, str]]) -> ChatCompletion:
+        while True:
+            body = self._body(messages)
+            try:
+                return self.client.chat.completions.create(**body)
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                if not self._adapt(exc, body):
+                    raise
+
+    async def _acreate(self, messages: list[dict[str, str]]) -> ChatCompletion:
+        client = self._aclient()
+        while True:
+            body = self._body(messages)
+            try:
+                return await client.chat.completions.create(**body)
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                if not self._adapt(exc, body):
+                    raise
+
+    def _aclient(self) -> openai.AsyncOpenAI:
+        """The injected async client, or one per event loop (an httpx pool cannot outlive its loop)."""
+        if self._async_client is not None:
+            return self._async_client
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._async_clients.get(loop)
+            if client is None:
+                client = self._async_clients[loop] = openai.AsyncOpenAI(**self._options)
+        return client
+
+    def _body(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "messages": messages, self._tokens_param: self.max_tokens}
+        if self._send_temperature:
+            body["temperature"] = self.temperature
+        if self._reply_format == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": self.prompt.schema_name, "schema": self.prompt.schema, "strict": True},
+            }
+        elif self._reply_format == "json_object":
+            body["response_format"] = {"type": "json_object"}
+        return body
+
+    def _adapt(self, exc: openai.APIStatusError, sent: dict[str, Any]) -> bool:
+        """Fall back from a request option the server rejected; True when a changed request is worth sending."""
+        text = f"{exc.param or ''} {self._server_message(exc)}".lower()
+        sent_format = (sent.get("response_format") or {}).get("type")
+        with self._lock:
+            if sent_format and any(w in text for w in ("response_format", "json_schema", "json_object", "structured")):
+                fallback = REPLY_FORMATS[REPLY_FORMATS.index(sent_format) + 1]
+                if REPLY_FORMATS.index(fallback) > REPLY_FORMATS.index(self._reply_format):
+                    logger.warning("Judge server refused reply format %s; using %s from now on", sent_format, fallback)
+                    self._reply_format = fallback
+                return True
+            if "max_tokens" in sent and "max_completion_tokens" in text:
+                self._tokens_param = "max_completion_tokens"
+                return True
+            if "temperature" in sent and "temperature" in text:
+                logger.warning("Judge model refused temperature=%s; using its default", self.temperature)
+                self._send_temperature = False
+                return True
+        return False
+
+    def _grade_of(self, completion: ChatCompletion) -> Grade:
+        if not completion.choices:
+            raise ValueError("reply has no choices")
+        choice = completion.choices[0]
+        if getattr(choice.message, "refusal", None):
+            raise ValueError(f"the judge refused: {choice.message.refusal[:200]}")
+        try:
+            return parse_grade(choice.message.content)
+        except ValueError:
+            if choice.finish_reason == "length":
+                raise ValueError(f"reply cut off at {self.max_tokens} tokens (raise MASTER_MAX_NEW_TOKENS)") from None
+            raise
+
+    def _usage(self, completion: ChatCompletion) -> Usage:
+        u = completion.usage
+        if u is None:
+            return Usage()
+        return Usage(u.prompt_tokens, u.completion_tokens, cost_usd(self.model, u.prompt_tokens, u.completion_tokens))
+
+    # -- results -----------------------------------------------------------------------------------
+    def _key(self, request: GradeRequest) -> str:
+        return cache_key(
+            request,
+            model=self.model,
+            temperature=self.temperature,
+            prompt_version=self.prompt_version,
+            runs=self.consistency_runs,
+        )
+
+    def _result(self, status: Status, started: float, **fields: Any) -> JudgeResult:
+        latency = (time.perf_counter() - started) * 1000
+        return JudgeResult(status, self.backend, self.model, self.prompt_version, latency_ms=latency, **fields)
+
+    def _cached(self, entry: CacheEntry, started: float) -> JudgeResult:
+        return self._result("ok", started, grade=entry.grade, consistency=entry.consistency, cache_hit=True)
+
+    def _combine(self, runs: list[_Run], started: float) -> JudgeResult:
+        """One result from k runs: the grade whose score is closest to the mean, usage summed."""
+        usage = sum((r.usage for r in runs), Usage())
+        grades = [r.grade for r in runs if r.grade is not None]
+        if not grades:
+            return self._result("error", started, error=runs[-1].error, usage=usage)
+        if self.consistency_runs == 1:
+            return self._result("ok", started, grade=grades[0], usage=usage)
+        if len(grades) < len(runs):
+            logger.warning("%d of %d consistency runs failed", len(runs) - len(grades), len(runs))
+        scores = [g.score for g in grades]
+        mean = statistics.fmean(scores)
+        spread = statistics.stdev(scores) if len(scores) > 1 else 0.0
+        chosen = min(grades, key=lambda g: abs(g.score - mean))
+        consistency = Consistency(runs=len(scores), mean=round(mean, 3), stdev=round(spread, 3), scores=scores)
+        return self._result("ok", started, grade=chosen, usage=usage, consistency=consistency)
+
+    def _cacheable(self, result: JudgeResult) -> bool:
+        """Only successful grades, and for a consistency check only a complete one."""
+        if self.cache is None or not result.ok:
+            return False
+        return result.consistency is None or result.consistency.runs == self.consistency_runs
+
+    def _store(self, key: str, result: JudgeResult) -> None:
+        if self.cache is None or result.grade is None:
+            return
+        self.cache.put(
+            key, result.grade, model=self.model, prompt_version=self.prompt_version, consistency=result.consistency
+        )
+
+    # -- errors ------------------------------------------------------------------------------------
+    def _invalid(self, reason: str, usage: Usage) -> _Run:
+        attempts = 1 + self.reply_retries
+        return _Run(None, f"The judge's reply was not a valid grade after {attempts} attempt(s): {reason}", usage)
+
+    def _failed(self, exc: openai.OpenAIError, usage: Usage) -> _Run:
+        reason = self._describe(exc)
+        logger.warning("Judge call failed: %s", reason)
+        return _Run(None, reason, usage)
+
+    def _describe(self, exc: openai.OpenAIError) -> str:
+        """A human sentence for an API failure, without the key or anything that looks like one."""
+        attempts = f"{self.max_retries + 1} attempt(s)"
+        if isinstance(exc, openai.APITimeoutError):
+            return f"The judge API did not answer within {self.timeout:g} s ({attempts})."
+        if isinstance(exc, openai.APIConnectionError):
+            return f"Could not connect to the judge API at {self._endpoint} ({attempts})."
+        if isinstance(exc, openai.AuthenticationError):
+            return "The judge API rejected the API key (401): check OPENAI_API_KEY."
+        if isinstance(exc, openai.PermissionDeniedError):
+            return f"The judge API refused access to model {self.model!r} (403)."
+        if isinstance(exc, openai.APIStatusError):
+            retried = exc.status_code in (408, 409, 429) or exc.status_code >= 500
+            after = f" after {attempts}" if retried else ""
+            return f"The judge API returned {exc.status_code}{after}: {self._server_message(exc)}"
+        return f"The judge call failed ({type(exc).__name__})."
+
+    def _server_message(self, exc: openai.APIError) -> str:
+        body = exc.body
+        message = body.get("message") if isinstance(body, dict) else None
+        text = str(message or exc.message)
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        return _KEY_LIKE.sub("sk-***", text)[:300]
