@@ -20,7 +20,7 @@ import statistics
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +139,18 @@ def parse_grade(content: str | None) -> Grade:
     )
 
 
+async def _close_when_loop_ends(client: openai.AsyncOpenAI) -> AsyncIterator[None]:
+    """Parked at its ``yield``; ``asyncio.run`` closes pending async generators before closing the loop.
+
+    So a per-loop client closes its connections on its own loop, instead of being garbage-collected
+    later while another loop runs (which makes httpx try to close it there).
+    """
+    try:
+        yield
+    finally:
+        await client.close()
+
+
 @dataclass(frozen=True)
 class _Run:
     """One grading run: a grade or an error reason, and the tokens it spent (failed attempts too)."""
@@ -224,7 +236,7 @@ class OpenAIJudge:
         self._secret = api_key or ""
         self.client = client or openai.OpenAI(**self._options)
         self._async_client = async_client
-        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, Any]] = (
             weakref.WeakKeyDictionary()
         )
         self._lock = threading.Lock()
@@ -352,7 +364,7 @@ class OpenAIJudge:
                     raise
 
     async def _acreate(self, messages: list[dict[str, str]]) -> ChatCompletion:
-        client = self._aclient()
+        client = await self._aclient()
         while True:
             body = self._body(messages)
             try:
@@ -361,16 +373,20 @@ class OpenAIJudge:
                 if not self._adapt(exc, body):
                     raise
 
-    def _aclient(self) -> openai.AsyncOpenAI:
+    async def _aclient(self) -> openai.AsyncOpenAI:
         """The injected async client, or one per event loop (an httpx pool cannot outlive its loop)."""
         if self._async_client is not None:
             return self._async_client
         loop = asyncio.get_running_loop()
         with self._lock:
-            client = self._async_clients.get(loop)
-            if client is None:
-                client = self._async_clients[loop] = openai.AsyncOpenAI(**self._options)
-        return client
+            entry = self._async_clients.get(loop)
+            new = entry is None
+            if entry is None:
+                client = openai.AsyncOpenAI(**self._options)
+                entry = self._async_clients[loop] = (client, _close_when_loop_ends(client))
+        if new:
+            await anext(entry[1])  # park the closer: the loop now knows it
+        return entry[0]
 
     def _body(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": messages, self._tokens_param: self.max_tokens}

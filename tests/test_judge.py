@@ -21,7 +21,7 @@ from evaluator.models import CRITERIA, VERDICTS, GradeRequest
 from evaluator.pricing import cost_usd, price_of
 from tests.openai_server import FakeOpenAIServer, error_body
 
-KEY = "sk-test-SECRETKEY-0123456789abcdef"
+KEY = "test-SECRETKEY-0123456789abcdef"  # a local-server key: not shaped like sk-...
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "What is overfitting in machine learning?"
 REFERENCE = (
