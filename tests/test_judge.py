@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import openai
 import pytest
 
 from evaluator.backends import build_judge
@@ -406,3 +407,12 @@ def test_unknown_model_price_is_noted_once(caplog: pytest.LogCaptureFixture) -> 
         assert cost_usd("my-local-model-x", 1000, 1000) == 0
         assert cost_usd("my-local-model-x", 1000, 1000) == 0
     assert sum("my-local-model-x" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_an_injected_client_is_used_and_configures_the_async_one(openai_server: FakeOpenAIServer) -> None:
+    client = openai.OpenAI(base_url=openai_server.base_url, api_key=KEY, max_retries=0, timeout=3.0)
+    judge = OpenAIJudge(model="gpt-4o-mini", client=client)
+    assert judge.client is client and (judge.max_retries, judge.timeout) == (0, 3.0)
+    openai_server.enqueue(status=500)
+    assert asyncio.run(judge.agrade(request())).status == "error"  # max_retries=0 carried over: one attempt
+    assert judge.grade(request()).ok and len(openai_server.requests) == 2
