@@ -80,6 +80,8 @@ def _resolve_model_source(model_name: str, *, probe_timeout: float = HUB_PROBE_T
 
     Raises :class:`_Unavailable` quickly instead of letting transformers retry an unreachable Hub.
     """
+    if not model_name.strip():
+        raise _Unavailable("no model name is set")
     path = Path(model_name).expanduser()
     if path.is_dir():
         return str(path)
@@ -207,18 +209,21 @@ class SentimentAnalyzer:
 
     # -- classification --------------------------------------------------------------------
     def _classify(self, texts: list[str]) -> list[Sentiment]:
+        # Texts of similar length share a batch, so little compute goes to padding; results return in input order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         with self._call_lock:
-            outputs = self._pipeline(texts, batch_size=self.batch_size, truncation=True, top_k=None)
+            outputs = self._pipeline([texts[i] for i in order], batch_size=self.batch_size, truncation=True, top_k=None)
         backend = f"transformers:{self.model_name}"
-        results = []
-        for scores in outputs:
-            # Sum the probabilities of labels that map to the same sentiment (e.g. "1 star" + "2 stars").
-            totals = dict.fromkeys(LABELS, 0.0)
-            for item in scores:
-                totals[self._label_map[item["label"]]] += float(item["score"])
-            label = max(totals, key=totals.__getitem__)
-            results.append(Sentiment(label=label, score=min(max(totals[label], 0.0), 1.0), backend=backend))
-        return results
+        by_input = {i: self._to_sentiment(scores, backend) for i, scores in zip(order, outputs, strict=True)}
+        return [by_input[i] for i in range(len(texts))]
+
+    def _to_sentiment(self, scores: list[dict[str, Any]], backend: str) -> Sentiment:
+        # Sum the probabilities of labels that map to the same sentiment (e.g. "1 star" + "2 stars").
+        totals = dict.fromkeys(LABELS, 0.0)
+        for item in scores:
+            totals[self._label_map[item["label"]]] += float(item["score"])
+        label = max(totals, key=totals.__getitem__)
+        return Sentiment(label=label, score=min(max(totals[label], 0.0), 1.0), backend=backend)
 
     def _vader_sentiment(self, text: str) -> Sentiment:
         # Confidence: for positive/negative, the strength |compound| of VADER's normalised score;
