@@ -164,7 +164,7 @@ def test_model_whose_labels_are_not_sentiments_falls_back_to_vader(tmp_path: Pat
     assert "joy" in (analyzer.fallback_reason or "")
 
 
-@pytest.mark.parametrize("kind", ["missing folder", "folder without weights", "hub id not cached, offline"])
+@pytest.mark.parametrize("kind", ["missing folder", "folder without weights", "hub id not cached, offline", "empty"])
 def test_unloadable_model_falls_back_to_vader_and_logs_once(
     kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -173,6 +173,8 @@ def test_unloadable_model_falls_back_to_vader_and_logs_once(
     elif kind == "folder without weights":
         (tmp_path / "empty-model").mkdir()
         name = str(tmp_path / "empty-model")
+    elif kind == "empty":
+        name = ""  # not the current folder
     else:
         name = "example-org/no-such-sentiment-model"  # HF_HUB_OFFLINE=1 comes from conftest
     caplog.set_level(logging.WARNING, logger="evaluator.sentiment")
