@@ -166,7 +166,11 @@ def test_model_whose_labels_are_not_sentiments_falls_back_to_vader(tmp_path: Pat
 
 @pytest.mark.parametrize("kind", ["missing folder", "folder without weights", "hub id not cached, offline", "empty"])
 def test_unloadable_model_falls_back_to_vader_and_logs_once(
-    kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    kind: str,
+    tiny_model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     if kind == "missing folder":
         name = str(tmp_path / "no-such-model")
@@ -174,7 +178,8 @@ def test_unloadable_model_falls_back_to_vader_and_logs_once(
         (tmp_path / "empty-model").mkdir()
         name = str(tmp_path / "empty-model")
     elif kind == "empty":
-        name = ""  # not the current folder
+        monkeypatch.chdir(tiny_model)
+        name = ""  # never "the model in the current folder"
     else:
         name = "example-org/no-such-sentiment-model"  # HF_HUB_OFFLINE=1 comes from conftest
     caplog.set_level(logging.WARNING, logger="evaluator.sentiment")
