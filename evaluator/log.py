@@ -1,62 +1,577 @@
-"""The evaluation log: JSON Lines, one record per line. (Minimal first version; see issue 3.)"""
+"""The evaluation log: JSON Lines files, safe appends, incremental reads, and the dashboard's aggregates.
+
+Layout, everything next to ``LOG_PATH`` (default ``data/evaluations_log.jsonl``)::
+
+    data/evaluations_log.jsonl           the local log, written while HF_LOG_REPO is unset (any number of processes)
+    data/logs/evaluations-<uuid4>.jsonl  HF_LOG_REPO set: one file per process, pushed to <repo>/logs/
+    data/hub/logs/evaluations-*.jsonl    copy of the repo's log files, pulled at start
+
+Reading merges all of them, deduplicated by record id, oldest first.
+
+Appends: the whole encoded line goes out in one ``os.write`` on an ``O_APPEND`` descriptor (the kernel places it
+at the end of the file, so lines of concurrent processes never interleave), under a thread lock, plus an exclusive
+``flock`` when the payload is larger than ``PIPE_BUF``. If the file does not end with a newline (a crash cut the
+last line), the next append starts with one, so the damage stays in that one line. No ``fsync`` per line: a record
+is safe from a crash of the process once ``append`` returns, not from a power cut (the file is fsynced at
+``close()``; the Hub copy is the durable one).
+
+Reads are incremental: parsed records stay in memory and each read parses only the bytes added since the last one;
+this process's own appends are added to that cache directly. A damaged line is skipped and counted.
+"""
 
 from __future__ import annotations
 
-import json
+import copy
+import fcntl
 import logging
+import os
+import select
 import threading
+from collections.abc import Iterable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from .config import Settings
+from .errors import LogError
+from .models import VERDICTS
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
+
+    from .hub import HubSync
 
 logger = logging.getLogger(__name__)
 
+LOCAL_DIR = "logs"  # this machine's per-process files, next to LOG_PATH
+MIRROR_DIR = "hub"  # the pulled copy of the Hub repo, next to LOG_PATH
+REPO_DIR = "logs"  # where log files live inside the Hub dataset repo
+MAX_PENDING = 10_000  # records kept in memory while the disk refuses writes
+_PIPE_BUF = select.PIPE_BUF
+
+
+@dataclass
+class _FileState:
+    """How far one log file has been parsed."""
+
+    ino: int
+    offset: int = 0  # bytes parsed, always just after a newline
+    size: int = 0  # file size at the last read
+    damaged: int = 0  # damaged complete lines
+    tail_damaged: int = 0  # 1 when the file ends with an unterminated line
+
+
+@dataclass
+class _Stats:
+    """Running totals behind :meth:`EvalLog.aggregate`, updated once per new record."""
+
+    by_id: dict[str, dict[str, Any]]  # the log's records by id (shared), to join feedback to its evaluation
+    evaluations: int = 0
+    feedback: int = 0
+    ok: int = 0
+    errors: int = 0
+    score_sum: float = 0.0
+    histogram: list[int] = field(default_factory=lambda: [0] * 11)
+    verdicts: dict[Any, int] = field(default_factory=dict)
+    categories: dict[Any, list[float]] = field(default_factory=dict)  # category -> [graded, score sum]
+    days: dict[Any, list[float]] = field(default_factory=dict)  # YYYY-MM-DD -> [graded, score sum]
+    backends: dict[Any, int] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cache_hits: int = 0
+    rated: int = 0
+    agreed: int = 0
+    agreement: dict[str, list[int]] = field(default_factory=lambda: {v: [0, 0] for v in VERDICTS})  # [rated, agree]
+    unmatched: dict[str, list[bool]] = field(default_factory=dict)  # feedback read before its evaluation
+    rating_n: int = 0
+    rating_sum: float = 0.0
+    sentiment: dict[str, int] = field(default_factory=dict)
+    by_question: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def add(self, rec: dict[str, Any]) -> None:
+        """Count one record."""
+        kind = rec.get("kind")
+        if kind == "evaluation":
+            self._add_evaluation(rec)
+        elif kind == "feedback":
+            self._add_feedback(rec)
+
+    def _add_evaluation(self, rec: dict[str, Any]) -> None:
+        # The hot path of every read and append: plain dict operations, no helper calls.
+        get = rec.get
+        self.evaluations += 1
+        key = get("judge_backend")
+        self.backends[key] = self.backends.get(key, 0) + 1
+        value = get("prompt_tokens")
+        if value.__class__ is int:
+            self.prompt_tokens += value
+        value = get("completion_tokens")
+        if value.__class__ is int:
+            self.completion_tokens += value
+        value = get("cost_usd")
+        if value.__class__ is float or value.__class__ is int:
+            self.cost_usd += value
+        if get("cache_hit") is True:
+            self.cache_hits += 1
+        key = get("question_id")
+        if key.__class__ is str:
+            history = self.by_question.get(key)
+            if history is None:
+                self.by_question[key] = [rec]
+            else:
+                history.append(rec)
+        score = get("score")
+        if get("status") != "ok":
+            self.errors += 1
+        elif score.__class__ is float or score.__class__ is int:
+            self.ok += 1
+            self.score_sum += score
+            self.histogram[10 if score >= 10 else 0 if score < 0 else int(score)] += 1
+            key = get("verdict")
+            self.verdicts[key] = self.verdicts.get(key, 0) + 1
+            ts = get("timestamp")
+            for table, key in (
+                (self.categories, get("category")),
+                (self.days, ts[:10] if ts.__class__ is str else None),
+            ):
+                cell = table.get(key)
+                if cell is None:
+                    cell = table[key] = [0, 0.0]
+                cell[0] += 1
+                cell[1] += score
+        if self.unmatched:
+            for agree in self.unmatched.pop(rec["id"], ()):
+                self._agree(rec, agree)
+
+    def _add_feedback(self, rec: dict[str, Any]) -> None:
+        get = rec.get
+        self.feedback += 1
+        agree, evaluation_id = get("agree"), get("evaluation_id")
+        if agree.__class__ is bool and evaluation_id.__class__ is str:
+            self.rated += 1
+            self.agreed += agree
+            evaluation = self.by_id.get(evaluation_id)
+            if evaluation is None:
+                self.unmatched.setdefault(evaluation_id, []).append(agree)
+            else:
+                self._agree(evaluation, agree)
+        rating = get("rating")
+        if rating.__class__ in (int, float):
+            self.rating_n += 1
+            self.rating_sum += rating
+        label = get("sentiment_label")
+        if label.__class__ is str:
+            self.sentiment[label] = self.sentiment.get(label, 0) + 1
+
+    def _agree(self, evaluation: dict[str, Any], agree: bool) -> None:
+        cell = self.agreement.get(evaluation.get("verdict"))  # type: ignore[arg-type]
+        if cell is not None:
+            cell[0] += 1
+            cell[1] += agree
+
+
+def _by_name(table: dict[Any, Any], missing: str) -> list[tuple[str, Any]]:
+    """``table``'s items with string keys (``missing`` for None), sorted."""
+    return sorted((missing if k is None else str(k), v) for k, v in table.items())
+
+
+def _mean(total: float, n: int) -> float | None:
+    return round(total / n, 4) if n else None
+
+
+def _timestamp(rec: dict[str, Any]) -> str:
+    ts = rec.get("timestamp")
+    return ts if isinstance(ts, str) else ""
+
 
 class EvalLog:
-    """Append-only JSONL log of evaluation and feedback records."""
+    """Append-only JSONL log of evaluation and feedback records, merged from every log file of this deployment.
 
-    def __init__(self, path: Path) -> None:
+    Args:
+        path: ``LOG_PATH``; the per-process folder and the Hub copy live next to it (see the module docstring).
+        hub: the Hub sync (:class:`evaluator.hub.HubSync`); with it, this process writes its own file in
+            ``logs/`` under the sync's lock, and ``close()`` makes the last push.
+
+    Example:
+        >>> log = EvalLog("data/evaluations_log.jsonl")  # doctest: +SKIP
+        >>> log.append(record)  # an EvaluationRecord, a FeedbackRecord or a dict  # doctest: +SKIP
+        >>> log.aggregate()["mean_score"]  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path, *, hub: HubSync | None = None) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
-        self.damaged_lines = 0
+        self.folder = self.path.parent / LOCAL_DIR
+        self.mirror = self.path.parent / MIRROR_DIR / REPO_DIR
+        self.hub = hub
+        self.write_path = hub.write_path if hub is not None else self.path
+        self._write_lock = threading.Lock()
+        self._fd: int | None = None
+        self._fd_ino = -1
+        self._end = -1  # file size right after our last write (the file ended with "\n" there)
+        self._pending: list[tuple[bytes, dict[str, Any]]] = []
+        self._read_lock = threading.Lock()
+        self._reset()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> EvalLog:
-        """The log at ``LOG_PATH``."""
-        return cls(settings.log_path)
+    def from_settings(cls, settings: Settings, *, hf_api: HfApi | None = None) -> EvalLog:
+        """The log at ``LOG_PATH``, synced to ``HF_LOG_REPO`` when it and ``HF_TOKEN`` are set.
 
+        The Hub connection (repo creation, pull of existing files, scheduled pushes) runs in a background
+        thread: an unreachable Hub is a logged warning, never a startup failure.
+        """
+        if not settings.hf_log_repo:
+            return cls(settings.log_path)
+        if not settings.hf_token:
+            logger.warning("HF_LOG_REPO is set without HF_TOKEN: the evaluation log stays local.")
+            return cls(settings.log_path)
+        from .hub import HubSync  # huggingface_hub is imported only when the Hub is used
+
+        hub = HubSync(
+            repo_id=settings.hf_log_repo,
+            token=settings.hf_token,
+            folder=settings.log_path.parent / LOCAL_DIR,
+            mirror=settings.log_path.parent / MIRROR_DIR,
+            path_in_repo=REPO_DIR,
+            every_minutes=settings.hf_push_every_minutes,
+            hf_api=hf_api,
+        )
+        log = cls(settings.log_path, hub=hub)
+        hub.start()
+        return log
+
+    # -- writing ---------------------------------------------------------------------------
     def append(self, record: Any) -> None:
-        """Append one record (anything with ``to_dict()``, or a dict) as one line."""
-        data = record.to_dict() if hasattr(record, "to_dict") else record
-        line = json.dumps(data, ensure_ascii=False) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock, self.path.open("a", encoding="utf-8") as fh:
-            fh.write(line)
+        """Append one record (anything with ``to_dict()``, or a dict) as one line.
 
-    def records(self, kind: str | None = None) -> list[dict[str, Any]]:
-        """All records (of ``kind`` if given), oldest first; damaged lines are skipped and counted."""
-        if not self.path.exists():
-            return []
-        out, damaged = [], 0
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        Raises :class:`LogError` if the disk refuses the write; the record is then kept in memory and
+        written before the next one (up to ``MAX_PENDING`` records).
+        """
+        if hasattr(record, "to_dict"):
+            data = record.to_dict()
+            line = orjson.dumps(data) + b"\n"
+        else:
+            line = orjson.dumps(record) + b"\n"
+            data = orjson.loads(line)  # an owned copy: the caller may mutate its dict afterwards
+        with self._write_lock:
+            batch = [*self._pending, (line, data)]
             try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
+                self._write_batch(batch)
+            except OSError as exc:
+                self._keep_pending(batch)
+                raise LogError(
+                    f"Could not write the evaluation log {self.write_path}: {exc.strerror or exc}. "
+                    f"{len(self._pending)} record(s) are kept in memory and retried at the next write."
+                ) from exc
+            self._pending = []
+
+    def _keep_pending(self, batch: list[tuple[bytes, dict[str, Any]]]) -> None:
+        if len(batch) > MAX_PENDING:
+            logger.error(
+                "Evaluation log: dropped %d unwritten record(s), the disk still fails", len(batch) - MAX_PENDING
+            )
+            batch = batch[-MAX_PENDING:]
+        self._pending = batch
+
+    def _open(self) -> tuple[int, int]:
+        """The append descriptor (reopened if the file was removed or replaced under us) and the file size."""
+        try:
+            st = os.stat(self.write_path)
+            ino, size = st.st_ino, st.st_size
+        except FileNotFoundError:
+            ino, size = -2, 0
+        if self._fd is not None and ino != self._fd_ino:
+            os.close(self._fd)
+            self._fd = None
+        if self._fd is None:
+            self.write_path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.write_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            st = os.fstat(self._fd)
+            self._fd_ino, size = st.st_ino, st.st_size
+            self._end = -1
+        return self._fd, size
+
+    def _write_batch(self, batch: list[tuple[bytes, dict[str, Any]]]) -> None:
+        payload = b"".join(line for line, _ in batch)
+        hub_lock = self.hub.lock if self.hub is not None else nullcontext()
+        with hub_lock:
+            fd, size = self._open()
+            big = len(payload) > _PIPE_BUF
+            if big:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                size = os.fstat(fd).st_size
+            try:
+                # A crash may have cut the last line: start ours on a fresh line so only that one is damaged.
+                if size and size != self._end and os.pread(fd, 1, size - 1) != b"\n":
+                    payload = b"\n" + payload
+                written = os.write(fd, payload)
+                # With O_APPEND the descriptor's offset is now the end of *our* line, whatever others write next.
+                end = os.lseek(fd, 0, os.SEEK_CUR)
+            finally:
+                if big:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+        if written != len(payload):
+            self._end = -1
+            raise OSError(f"short write ({written} of {len(payload)} bytes)")
+        self._end = end
+        self._feed_cache(end - len(payload), end, [data for _, data in batch])
+
+    def _feed_cache(self, start: int, end: int, records: list[dict[str, Any]]) -> None:
+        """Add just-written records to the read cache when nothing else was written since it was last read."""
+        if not self._read_lock.acquire(blocking=False):
+            return  # a reader is busy: it (or the next one) parses the new bytes from disk
+        try:
+            state = self._files.get(self.write_path)
+            if state is None and start == 0:  # we created the file: nothing in it to parse
+                state = self._files[self.write_path] = _FileState(ino=self._fd_ino)
+            if state is None or state.ino != self._fd_ino or state.offset != start or state.size != start:
+                return
+            state.offset = state.size = end
+            for rec in records:
+                self._add(rec)
+        finally:
+            self._read_lock.release()
+
+    # -- reading ---------------------------------------------------------------------------
+    def _reset(self) -> None:
+        self._files: dict[Path, _FileState] = {}
+        self._by_id: dict[str, dict[str, Any]] = {}
+        self._records: list[dict[str, Any]] = []
+        self._sorted = True
+        self._stats = _Stats(self._by_id)
+        self._last_ts = ""
+        self._generation = 0
+        self._aggregate: tuple[int, dict[str, Any]] | None = None
+        self._warned_damaged = 0
+        self._warned_unreadable: set[Path] = set()
+
+    def _add(self, rec: dict[str, Any]) -> None:
+        rid = rec["id"]
+        if rid in self._by_id:
+            return
+        self._by_id[rid] = rec
+        ts = rec.get("timestamp")
+        if ts.__class__ is not str:
+            ts = ""
+        if ts >= self._last_ts:
+            self._last_ts = ts
+        else:
+            self._sorted = False
+        self._records.append(rec)
+        self._stats.add(rec)
+        self._generation += 1
+
+    def files(self) -> list[Path]:
+        """Every log file that is read: ``LOG_PATH``, then ``logs/*.jsonl``, then the Hub copy."""
+        out = [self.path]
+        for folder in (self.folder, self.mirror):
+            if folder.is_dir():
+                out.extend(sorted(p for p in folder.glob("*.jsonl") if p.is_file()))
+        return out
+
+    def _refresh(self) -> None:
+        """Parse what was added to the log files since the last read (caller holds ``_read_lock``)."""
+        paths = self.files()
+        if not all(self._read_file(p) for p in paths):
+            # A file was replaced or shrank (e.g. a fresh pull from the Hub): parse everything again.
+            self._reset()
+            for p in paths:
+                self._read_file(p)
+        damaged = self._damaged()
+        if damaged > self._warned_damaged:
+            logger.warning("Evaluation log: skipped %d damaged line(s) (truncated or not JSON records)", damaged)
+        self._warned_damaged = damaged
+
+    def _read_file(self, path: Path) -> bool:
+        """Parse the new complete lines of one file; False if the file was replaced or truncated."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return path not in self._files
+        except OSError as exc:
+            self._unreadable(path, exc)
+            return True
+        try:
+            st = os.fstat(fd)
+            state = self._files.get(path)
+            if state is None:
+                state = self._files[path] = _FileState(ino=st.st_ino)
+            elif state.ino != st.st_ino or st.st_size < state.size:
+                return False
+            if st.st_size == state.size:
+                return True
+            data = os.pread(fd, st.st_size - state.offset, state.offset)
+        except OSError as exc:
+            self._unreadable(path, exc)
+            return True
+        finally:
+            os.close(fd)
+        cut = data.rfind(b"\n") + 1
+        state.offset += cut
+        state.size = state.offset + len(data) - cut
+        # An unterminated last line is a crash's leftover, or a line another process is writing right now.
+        state.tail_damaged = 1 if data[cut:].strip() else 0
+        state.damaged += self._parse(data[:cut].split(b"\n"))
+        return True
+
+    def _unreadable(self, path: Path, exc: OSError) -> None:
+        if path not in self._warned_unreadable:
+            self._warned_unreadable.add(path)
+            logger.warning("Evaluation log: cannot read %s (%s); skipping it", path, exc.strerror or exc)
+
+    def _parse(self, lines: Iterable[bytes]) -> int:
+        """Add the records among ``lines``; returns how many lines were damaged."""
+        damaged = 0
+        loads, decode_error = orjson.loads, orjson.JSONDecodeError
+        for raw in lines:
+            if not raw or raw.isspace():
+                continue
+            try:
+                rec = loads(raw)
+            except decode_error:
                 damaged += 1
                 continue
-            if kind is None or rec.get("kind") == kind:
-                out.append(rec)
-        self.damaged_lines = damaged
-        return out
+            if type(rec) is not dict or not isinstance(rec.get("id"), str):
+                damaged += 1
+                continue
+            self._add(rec)
+        return damaged
+
+    def _damaged(self) -> int:
+        return sum(s.damaged + s.tail_damaged for s in self._files.values())
+
+    @property
+    def damaged_lines(self) -> int:
+        """Damaged lines skipped by the last read (truncated, not JSON, or not a record)."""
+        with self._read_lock:
+            return self._damaged()
+
+    def records(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """All records (of ``kind`` if given), oldest first, as fresh dicts; damaged lines are skipped and counted."""
+        with self._read_lock:
+            self._refresh()
+            if not self._sorted:
+                self._records.sort(key=_timestamp)
+                self._sorted = True
+            recs = list(self._records)
+        return [dict(r) for r in recs if kind is None or r.get("kind") == kind]
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         """The record with this id, or None."""
-        return next((r for r in self.records() if r.get("id") == record_id), None)
+        with self._read_lock:
+            self._refresh()
+            rec = self._by_id.get(record_id)
+        return dict(rec) if rec is not None else None
 
+    def __len__(self) -> int:
+        with self._read_lock:
+            self._refresh()
+            return len(self._records)
+
+    def aggregate(self) -> dict[str, Any]:
+        """Dashboard figures over the whole log: counts, scores, verdicts, categories, days, cost, agreement, sentiment.
+
+        Computed from running totals, so a refresh costs only the parsing of new lines.
+        """
+        with self._read_lock:
+            self._refresh()
+            if self._aggregate is None or self._aggregate[0] != self._generation:
+                self._aggregate = (self._generation, self._build_aggregate())
+            result = self._aggregate[1]
+        return copy.deepcopy(result)
+
+    def _build_aggregate(self) -> dict[str, Any]:
+        s = self._stats
+        n_sentiment = sum(s.sentiment.values())
+        return {
+            "records": len(self._records),
+            "evaluations": s.evaluations,
+            "feedback": s.feedback,
+            "ok": s.ok,
+            "errors": s.errors,
+            "damaged_lines": self._damaged(),
+            "mean_score": _mean(s.score_sum, s.ok),
+            "score_histogram": list(s.histogram),  # index i counts scores in [i, i+1); index 10 counts 10
+            "verdicts": {v: s.verdicts.get(v, 0) for v in VERDICTS},
+            "categories": {
+                k: {"count": int(n), "mean_score": _mean(t, int(n))} for k, (n, t) in _by_name(s.categories, "none")
+            },
+            "scores_by_day": [
+                {"date": d, "count": int(n), "mean_score": _mean(t, int(n))}
+                for d, (n, t) in _by_name(s.days, "unknown")
+            ],
+            "backends": dict(_by_name(s.backends, "unknown")),
+            "tokens": {
+                "prompt": s.prompt_tokens,
+                "completion": s.completion_tokens,
+                "total": s.prompt_tokens + s.completion_tokens,
+            },
+            "cost_usd": round(s.cost_usd, 6),
+            "cache_hits": s.cache_hits,
+            "agreement": {
+                "rated": s.rated,
+                "agree": s.agreed,
+                "rate": _mean(s.agreed, s.rated),
+                "by_verdict": {v: {"rated": n, "agree": a, "rate": _mean(a, n)} for v, (n, a) in s.agreement.items()},
+            },
+            "ratings": {"count": s.rating_n, "mean": _mean(s.rating_sum, s.rating_n)},
+            "sentiment": {
+                "counts": dict(s.sentiment),
+                "share": {k: _mean(n, n_sentiment) for k, n in s.sentiment.items()},
+            },
+        }
+
+    def question_history(self, question_id: str, *, limit: int = 5) -> dict[str, Any]:
+        """Evaluations of one dataset question: count, graded count, mean score, and the ``limit`` latest ones."""
+        with self._read_lock:
+            self._refresh()
+            recs = sorted(self._stats.by_question.get(question_id, []), key=_timestamp)
+        scores = [r["score"] for r in recs if r.get("status") == "ok" and isinstance(r.get("score"), int | float)]
+        keys = ("id", "timestamp", "status", "score", "verdict", "answer", "feedback", "judge_backend", "source")
+        return {
+            "question_id": question_id,
+            "count": len(recs),
+            "graded": len(scores),
+            "mean_score": _mean(sum(scores), len(scores)),
+            "last": [{k: r.get(k) for k in keys} for r in reversed(recs[-limit:])] if limit > 0 else [],
+        }
+
+    # -- lifecycle -------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        """Log health for ``/healthz``."""
-        return {"path": str(self.path), "hub": None}
+        """Log health for ``/healthz``: where records go, how many, damage, unwritten records, Hub sync."""
+        with self._read_lock:
+            self._refresh()
+            records, files, damaged = len(self._records), len(self._files), self._damaged()
+        return {
+            "path": str(self.write_path),
+            "files": files,
+            "records": records,
+            "damaged_lines": damaged,
+            "unwritten": len(self._pending),
+            "hub": self.hub.status() if self.hub is not None else None,
+        }
 
     def close(self) -> None:
-        """Nothing to flush yet."""
+        """Write pending records, fsync and close the file, then make the last Hub push."""
+        with self._write_lock:
+            if self._pending:
+                try:
+                    self._write_batch(self._pending)
+                    self._pending = []
+                except OSError as exc:
+                    logger.error(
+                        "Evaluation log: %d record(s) could not be written at close: %s",
+                        len(self._pending),
+                        exc.strerror or exc,
+                    )
+            if self._fd is not None:
+                try:
+                    os.fsync(self._fd)
+                finally:
+                    os.close(self._fd)
+                    self._fd = None
+        if self.hub is not None:
+            self.hub.close()
