@@ -154,15 +154,16 @@ class Evaluator:
             difficulty=item.difficulty if item else None,
             source=source,
         )
-        self.record(record)
+        try:
+            self.record(record)
+        except LogError as exc:
+            # The grade is already paid for: hand it back. The log keeps the record and writes it with the next one.
+            logger.error("Evaluation %s was graded but not logged yet: %s", record.id, exc)
         return record
 
     def record(self, record: Any) -> None:
-        """Append a record to the log; a log failure is reported, never silently dropped."""
-        try:
-            self.log.append(record)
-        except OSError as exc:
-            raise LogError(f"Could not write the evaluation log: {exc.strerror or exc}") from exc
+        """Append a record to the log; :class:`LogError` if the disk refuses it (kept in memory and retried)."""
+        self.log.append(record)
 
     def submit_feedback(
         self, evaluation_id: str, *, agree: bool | None = None, rating: int | None = None, comment: str
