@@ -710,7 +710,7 @@ async def arun_batch(
     on_result: ResultCallback | None = None,
     job_id: str | None = None,
     retries: int = 3,
-    backoff: float = 1.0,
+    backoff: float = 0.5,
 ) -> BatchSummary:
     """Grade ``items`` with at most ``concurrency`` judge calls in flight; the async core of :func:`run_batch`."""
     if concurrency < 1:
@@ -743,7 +743,7 @@ def run_batch(
     on_result: ResultCallback | None = None,
     job_id: str | None = None,
     retries: int = 3,
-    backoff: float = 1.0,
+    backoff: float = 0.5,
 ) -> BatchSummary:
     """Grade a batch and return its summary (blocking; runs its own event loop).
 
