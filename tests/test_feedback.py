@@ -141,17 +141,18 @@ def test_cli_feedback_round_trip(
     monkeypatch.setenv("DATA_PATH", str(DATA_PATH))
     monkeypatch.setenv("JUDGE_BACKEND", "offline")
     monkeypatch.setenv("SENTIMENT_MODEL_NAME", str(tmp_path / "no-sentiment-model"))
-    record = graded()
-    EvalLog(log_path).append(record)
+    answer = "The median is the middle value; it is preferred when there are outliers."
+    assert main(["evaluate", "--question-id", "stat-001", "--answer", answer, "--json"]) == 0
+    evaluation_id = json.loads(capsys.readouterr().out)["id"]
 
-    argv = ["feedback", "--evaluation-id", record.id, "--disagree", "--rating", "1"]
+    argv = ["feedback", "--evaluation-id", evaluation_id, "--disagree", "--rating", "1"]
     assert main([*argv, "--comment", "Terrible grade, the judge ignored my answer.", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert (printed["evaluation_id"], printed["agree"], printed["rating"]) == (record.id, False, 1)
+    assert (printed["evaluation_id"], printed["agree"], printed["rating"]) == (evaluation_id, False, 1)
     assert (printed["sentiment_label"], printed["sentiment_backend"]) == ("negative", "vader")
     assert EvalLog(log_path).records(kind="feedback") == [printed]
 
-    assert main(["feedback", "--evaluation-id", record.id, "--agree", "--comment", "Fair, thanks!"]) == 0
+    assert main(["feedback", "--evaluation-id", evaluation_id, "--agree", "--comment", "Fair, thanks!"]) == 0
     assert "Sentiment: positive" in capsys.readouterr().out
     assert EvalLog(log_path).records(kind="feedback")[-1]["agree"] is True
 
