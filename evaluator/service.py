@@ -6,20 +6,25 @@ to the evaluation log. Heavy collaborators (judge models, sentiment, Hub sync) l
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from .backends import Judge, build_judge
 from .config import Settings
-from .dataset import Dataset, QAItem, load_dataset
-from .errors import InputError, LogError, NotFoundError
+from .dataset import Dataset, QAItem, load_dataset, parse_dataset
+from .errors import DatasetError, InputError, LogError, NotFoundError
 from .log import EvalLog
 from .models import EvaluationRecord, FeedbackRecord, GradeRequest
 from .pii import scrub_pii
 from .sentiment import SentimentAnalyzer, get_analyzer
 
 logger = logging.getLogger(__name__)
+
+MAX_HUB_ROWS = 10_000  # a Hub dataset is cut to its first rows: the app keeps datasets in memory
 
 
 class Evaluator:
@@ -86,6 +91,50 @@ class Evaluator:
         """Flush and stop background work (last Hub push)."""
         if self._log is not None:
             self._log.close()
+
+    # -- other datasets --------------------------------------------------------------------
+    def with_dataset(self, dataset: Dataset) -> Evaluator:
+        """This evaluator over another dataset (e.g. one a user loaded), sharing judge, log and sentiment.
+
+        Close only the original: the view's log is the original's.
+        """
+        return Evaluator(self.settings, dataset=dataset, judge=self.judge, log=self.log, sentiment=self.sentiment)
+
+    def load_hub_dataset(
+        self, repo_id: str, *, split: str = "train", loader: Callable[..., Any] | None = None
+    ) -> Dataset:
+        """A Q&A dataset from the Hugging Face Hub via ``datasets.load_dataset``; :class:`DatasetError` if that fails.
+
+        Rows need ``question`` and a reference column (``reference``, ``answer``...); rows without an ``id``
+        are numbered. Only the first :data:`MAX_HUB_ROWS` rows are kept.
+        """
+        repo_id = (repo_id or "").strip()
+        split = (split or "").strip() or "train"
+        if not repo_id:
+            raise InputError("Give a Hub dataset id, such as 'owner/name'.")
+        token = self.settings.hf_token
+        try:
+            if loader is None:
+                import datasets
+                from huggingface_hub import dataset_info
+
+                from .sentiment import hub_offline
+
+                if not hub_offline():
+                    # Fail in milliseconds when the Hub is unreachable, instead of after datasets' retries.
+                    dataset_info(repo_id, timeout=10, token=token)
+                loader = datasets.load_dataset
+            rows = list(itertools.islice(loader(repo_id, split=split, token=token), MAX_HUB_ROWS))
+        except Exception as exc:  # network, missing repo or split, bad config: all mean "not loadable"
+            reason = (str(exc).strip().splitlines() or [""])[0][:300]
+            if token:
+                reason = reason.replace(token, "***")
+            where = f"{repo_id!r} (split {split!r})"
+            raise DatasetError(
+                f"Could not load {where} from the Hugging Face Hub: {type(exc).__name__}: {reason}"
+            ) from None
+        records = [{"id": str(n), **row} if isinstance(row, dict) else row for n, row in enumerate(rows, 1)]
+        return parse_dataset(json.dumps(records, default=str), "json", name=repo_id)
 
     # -- input handling --------------------------------------------------------------------
     def scrub(self, text: str) -> str:
