@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 LABELS = ("negative", "neutral", "positive")
 # VADER's authors' thresholds on the compound score (Hutto & Gilbert 2014, vaderSentiment README).
 VADER_THRESHOLD = 0.05
-# One quick request decides whether the Hub is reachable; transformers' own retries take ~25 s to give up.
+# One quick request decides whether the Hub is reachable; transformers' own retries took 23 s to give up here.
 HUB_PROBE_TIMEOUT_SECONDS = 5.0
 _TRUE = {"1", "on", "yes", "true"}
 _SYNONYMS = {"negative": "negative", "neg": "negative", "neutral": "neutral", "neu": "neutral"}
