@@ -51,6 +51,7 @@ MIRROR_DIR = "hub"  # the pulled copy of the Hub repo, next to LOG_PATH
 REPO_DIR = "logs"  # where log files live inside the Hub dataset repo
 MAX_PENDING = 10_000  # records kept in memory while the disk refuses writes
 _PIPE_BUF = select.PIPE_BUF
+_HEAD = 64
 
 
 @dataclass
@@ -58,6 +59,7 @@ class _FileState:
     """How far one log file has been parsed."""
 
     ino: int
+    head: bytes = b""  # the file's first bytes: inode numbers get reused, so identify the file by them too
     offset: int = 0  # bytes parsed, always just after a newline
     size: int = 0  # file size at the last read
     damaged: int = 0  # damaged complete lines
@@ -278,21 +280,17 @@ class EvalLog:
 
     def _open(self) -> tuple[int, int]:
         """The append descriptor (reopened if the file was removed or replaced under us) and the file size."""
-        try:
-            st = os.stat(self.write_path)
-            ino, size = st.st_ino, st.st_size
-        except FileNotFoundError:
-            ino, size = -2, 0
-        if self._fd is not None and ino != self._fd_ino:
+        if self._fd is not None:
+            st = os.fstat(self._fd)
+            if st.st_nlink:  # still the file at write_path (a rename over it or an unlink leaves 0 links)
+                return self._fd, st.st_size
             os.close(self._fd)
             self._fd = None
-        if self._fd is None:
-            self.write_path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.write_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-            st = os.fstat(self._fd)
-            self._fd_ino, size = st.st_ino, st.st_size
-            self._end = -1
-        return self._fd, size
+        self.write_path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.write_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        st = os.fstat(self._fd)
+        self._fd_ino, self._end = st.st_ino, -1
+        return self._fd, st.st_size
 
     def _write_batch(self, batch: list[tuple[bytes, dict[str, Any]]]) -> None:
         payload = b"".join(line for line, _ in batch)
@@ -330,6 +328,8 @@ class EvalLog:
             if state is None or state.ino != self._fd_ino or state.offset != start or state.size != start:
                 return
             state.offset = state.size = end
+            if not state.head and self._fd is not None:
+                state.head = os.pread(self._fd, _HEAD, 0)
             for rec in records:
                 self._add(rec)
         finally:
@@ -399,8 +399,14 @@ class EvalLog:
             state = self._files.get(path)
             if state is None:
                 state = self._files[path] = _FileState(ino=st.st_ino)
-            elif state.ino != st.st_ino or st.st_size < state.size:
+            elif (
+                state.ino != st.st_ino
+                or st.st_size < state.size
+                or (state.head and os.pread(fd, len(state.head), 0) != state.head)
+            ):
                 return False
+            if not state.head:
+                state.head = os.pread(fd, _HEAD, 0)
             if st.st_size == state.size:
                 return True
             data = os.pread(fd, st.st_size - state.offset, state.offset)

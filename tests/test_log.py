@@ -382,6 +382,16 @@ def test_a_failed_write_keeps_the_record_and_writes_it_with_the_next(log_path: P
     assert log.status()["unwritten"] == 0
 
 
+def test_a_log_file_deleted_while_open_is_recreated_by_the_next_append(log_path: Path) -> None:
+    log = EvalLog(log_path)
+    log.append(evaluation(1.0))
+    log_path.unlink()  # e.g. an operator moved the log away
+    rec = evaluation(2.0)
+    log.append(rec)
+    assert [r["id"] for r in EvalLog(log_path).records()] == [rec.id]
+    assert [r["id"] for r in log.records()] == [rec.id]
+
+
 def test_close_writes_pending_records(log_path: Path) -> None:
     log_path.mkdir(parents=True)
     log = EvalLog(log_path)
