@@ -95,7 +95,7 @@ class HubSync:
         path_in_repo: str = "logs",
         every_minutes: float = 5.0,
         hf_api: HfApi | None = None,
-        timeout: float = 60.0,
+        timeout: float = 30.0,
     ) -> None:
         if not every_minutes > 0:
             raise ValueError(f"every_minutes must be positive, got {every_minutes!r}")
