@@ -167,13 +167,11 @@ def measure(
     )
     q_terms = {t for t in content_terms(question.words) if t}
     r_terms, a_terms = content_terms(reference.words), content_terms(answer.words)
-    r_keep = [i for i, t in enumerate(r_terms) if t and t not in q_terms]
-    if r_keep:
-        a_keep = [i for i, t in enumerate(a_terms) if t and t not in q_terms]
-    else:
-        # The reference only restates question words: demoting would leave nothing to compare.
-        r_keep = [i for i, t in enumerate(r_terms) if t]
-        a_keep = [i for i, t in enumerate(a_terms) if t]
+    # Demote question words, unless the reference only restates them: then nothing would be left to compare.
+    demoted = any(t and t not in q_terms for t in r_terms)
+    ignored = q_terms if demoted else set()
+    r_keep = [i for i, t in enumerate(r_terms) if t and t not in ignored]
+    a_keep = [i for i, t in enumerate(a_terms) if t and t not in ignored]
     r_set, a_set = {r_terms[i] for i in r_keep}, {a_terms[i] for i in a_keep}
     shared = len(r_set & a_set)
     overlap = _f1(shared / len(a_set), shared / len(r_set)) if a_set and r_set else 0.0
@@ -201,7 +199,7 @@ def measure(
         coverage_recall=recall,
         coverage_precision=precision,
         coverage=_f1(precision, recall),
-        novel_terms=len(a_set) if r_keep else len(a_set - q_terms),
+        novel_terms=len(a_set - q_terms) if demoted else len(a_set),
         clause_coverage=clause_coverage,
         directives_removed=directives_removed,
     )
@@ -330,7 +328,7 @@ class OfflineJudge:
             "correctness": _to_1_5(s.semantic if novel else 0.0),
             "completeness": _to_1_5(s.coverage_recall),
             "relevance": _to_1_5(_rescale(max(s.semantic_cosine, s.question_cosine), SEMANTIC_FLOOR) if novel else 0.0),
-            "clarity": clarity(request.answer, request.reference),
+            "clarity": clarity(strip_grader_directives(request.answer)[0], request.reference),
         }
         missed = [clause for clause, value in s.clause_coverage if value < MISSED_THRESHOLD][:MAX_MISSED_POINTS]
         return Grade(
