@@ -116,11 +116,9 @@ class Evaluator:
         try:
             if loader is None:
                 import datasets
-                from huggingface_hub import dataset_info
+                from huggingface_hub import constants, dataset_info
 
-                from .sentiment import hub_offline
-
-                if not hub_offline():
+                if not constants.HF_HUB_OFFLINE:
                     # Fail in milliseconds when the Hub is unreachable, instead of after datasets' retries.
                     dataset_info(repo_id, timeout=10, token=token)
                 loader = datasets.load_dataset

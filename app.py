@@ -1,0 +1,651 @@
+"""The Gradio app: ``build_demo(evaluator)`` wires the UI and its API; ``python app.py`` serves it with ``/healthz``.
+
+All logic lives in :mod:`evaluator` (grading, datasets, feedback, batches) and :mod:`evaluator.views`
+(what to display); this file only connects components to it. Per-session data (the dataset a user
+loaded, the question being asked, the last grade) lives in ``gr.State``, never in module globals.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+import queue
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from evaluator import views
+from evaluator.batch import BatchItem, parse_batch, run_batch, write_results
+from evaluator.candidate import build_candidate
+from evaluator.config import load_settings
+from evaluator.dataset import Dataset, QAItem, load_dataset
+from evaluator.errors import EvaluatorError, InputError, JudgeError, RateLimitedError
+from evaluator.models import EvaluationRecord
+from evaluator.ratelimit import RateLimiter
+from evaluator.service import Evaluator
+
+logger = logging.getLogger("app")
+
+MODE_FILE = "Grade the answers in a file"
+MODE_CANDIDATE = "A candidate model answers the dataset"
+MAX_UPLOAD = "5mb"
+
+
+def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the evaluator's errors into ``gr.Error`` with their human sentence (a toast in the UI, an API error)."""
+
+    def translate(exc: Exception) -> gr.Error:
+        if isinstance(exc, gr.Error):
+            return exc
+        if isinstance(exc, RateLimitedError):
+            return gr.Error(str(exc), title="Slow down", print_exception=False)
+        if isinstance(exc, EvaluatorError):
+            return gr.Error(str(exc), print_exception=False)
+        logger.exception("Unexpected error in %s", fn.__name__)
+        return gr.Error("Something went wrong on our side; it has been logged. Please try again.")
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:
+                raise translate(exc) from None
+
+        return stream
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise translate(exc) from None
+
+    return call
+
+
+def _client(request: gr.Request | None) -> str:
+    """The rate-limit key of a request: the client's IP (uvicorn resolves proxy headers from trusted proxies)."""
+    client = getattr(request, "client", None) if request is not None else None
+    return getattr(client, "host", None) or "unknown"
+
+
+def _graded(record: EvaluationRecord) -> EvaluationRecord:
+    """``record`` if the judge graded it; the judge's failure (already logged) as an error otherwise."""
+    if not record.result.ok:
+        raise JudgeError(views.judge_failure(record))
+    return record
+
+
+def _dataset_items(dataset: Dataset, limit: int) -> list[BatchItem]:
+    """The first ``limit`` dataset questions as batch items without answers (a candidate model answers them)."""
+    return [
+        BatchItem(
+            key=item.id,
+            line=n,
+            question=item.question,
+            reference=item.reference,
+            answer=None,
+            question_id=item.id,
+            category=item.category,
+            difficulty=item.difficulty,
+        )
+        for n, item in enumerate(dataset.items[:limit], 1)
+    ]
+
+
+def _stream_batch(
+    evaluator: Evaluator, items: list[BatchItem], **kwargs: Any
+) -> Iterator[tuple[int, int, list[dict[str, Any]], Any]]:
+    """Run :func:`run_batch` in a worker thread; yield ``(done, total, rows so far, summary or None)``."""
+    events: queue.Queue[tuple[int, int, dict[str, Any]] | None] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["summary"] = run_batch(evaluator, items, on_result=lambda *e: events.put(e), **kwargs)
+        except Exception as exc:  # handed to the UI thread below
+            outcome["error"] = exc
+        finally:
+            events.put(None)
+
+    threading.Thread(target=work, name="batch", daemon=True).start()
+    rows: list[dict[str, Any]] = []
+    done = 0
+    while True:
+        event = events.get()
+        while event is not None:  # drain what arrived meanwhile: one UI update per burst
+            done, _, row = event
+            rows.append(row)
+            try:
+                event = events.get_nowait()
+            except queue.Empty:
+                break
+        if event is None:
+            break
+        yield done, len(items), rows, None
+    if "error" in outcome:
+        raise outcome["error"]
+    yield done, len(items), rows, outcome["summary"]
+
+
+def build_demo(evaluator: Evaluator) -> gr.Blocks:
+    """The app's Blocks: chat evaluation, dataset, feedback and batch tabs, and a named API endpoint per action."""
+    settings = evaluator.settings
+    limiter = RateLimiter(settings.rate_limit_per_minute)
+    results_dir = tempfile.TemporaryDirectory(prefix="llm-evaluator-batch-")  # removed when the app is collected
+    app_dataset = evaluator.dataset
+
+    def session(ds: Dataset | None) -> Evaluator:
+        """The evaluator for a session: over the dataset it loaded, else the app's."""
+        return evaluator.with_dataset(ds) if ds is not None else evaluator
+
+    def next_item(ev: Evaluator, category: str | None, difficulty: str | None, avoid: str | None = None) -> QAItem:
+        """A random question within the filters, preferably not the one just asked."""
+        filters = {"category": views.chosen(category), "difficulty": views.chosen(difficulty)}
+        item = ev.dataset.random(**filters)
+        if item.id == avoid and len(ev.dataset.filter(**filters)) > 1:
+            item = ev.dataset.random(**filters)
+        return item
+
+    with gr.Blocks(title="LLM Evaluator Chatbot", delete_cache=(3600, 3600)) as demo:
+        session_ds = gr.State(None)  # the Dataset this session loaded, or None for the app's
+        current_q = gr.State(None)  # id of the question the chat is waiting on
+        last_eval = gr.State(None)  # the session's last EvaluationRecord (the Feedback tab refers to it)
+        suggested = gr.State(None)  # id of the dataset question the free form proposes
+
+        gr.Markdown("# LLM Evaluator Chatbot")
+        gr.Markdown(views.judge_label(settings), elem_id="judge-label")
+
+        with gr.Tabs() as tabs:
+            # -- Chat evaluation ------------------------------------------------------------------
+            with gr.Tab("Chat evaluation", id="chat"):
+                with gr.Row():
+                    chat_cat = gr.Dropdown(views.choices(app_dataset.categories), value=views.ANY, label="Category")
+                    chat_diff = gr.Dropdown(
+                        views.choices(app_dataset.difficulties), value=views.ANY, label="Difficulty"
+                    )
+                    chat_qid = gr.Textbox(label="Question id (optional)", placeholder="e.g. stat-001")
+                    next_btn = gr.Button("Next question")
+                chatbot = gr.Chatbot(label="Evaluator", height=520, feedback_options=None, elem_id="chatbot")
+                with gr.Row():
+                    answer_box = gr.Textbox(
+                        placeholder="Your answer… (Enter sends, Shift+Enter for a new line)",
+                        lines=2,
+                        show_label=False,
+                        scale=5,
+                        elem_id="answer-box",
+                    )
+                    send_btn = gr.Button("Submit answer", variant="primary", scale=1, elem_id="send-answer")
+                with gr.Accordion("Free form: grade an answer to your own question", open=False):
+                    free_q = gr.Textbox(label="Question")
+                    free_ref = gr.Textbox(
+                        label="Reference answer (optional: without one, the closest dataset question is proposed)"
+                    )
+                    free_ans = gr.Textbox(label="Answer", lines=3)
+                    with gr.Row():
+                        free_btn = gr.Button("Grade", variant="primary")
+                        use_btn = gr.Button("Use this question", visible=False)
+                    free_out = gr.Markdown()
+
+            # -- Dataset ----------------------------------------------------------------------------
+            with gr.Tab("Dataset", id="dataset"):
+                ds_summary = gr.Markdown(views.dataset_summary(app_dataset, session=False))
+                with gr.Row():
+                    search_box = gr.Textbox(
+                        label="Search", placeholder="words in the id, question or reference", scale=3
+                    )
+                    ds_cat = gr.Dropdown(views.choices(app_dataset.categories), value=views.ANY, label="Category")
+                    ds_diff = gr.Dropdown(views.choices(app_dataset.difficulties), value=views.ANY, label="Difficulty")
+                ds_count = gr.Markdown()
+                ds_table = gr.Dataframe(
+                    headers=views.DATASET_HEADERS,
+                    value=views.dataset_rows(app_dataset.items),
+                    interactive=False,
+                    wrap=True,
+                    max_height=420,
+                    elem_id="dataset-table",
+                )
+                with gr.Row():
+                    detail_qid = gr.Textbox(label="Question id", placeholder="select a row, or type an id", scale=3)
+                    detail_btn = gr.Button("Show")
+                    practice_btn = gr.Button("Practise it in the chat")
+                detail_md = gr.Markdown()
+                with gr.Accordion("Load another dataset (for this session)", open=False):
+                    gr.Markdown(
+                        "Upload JSON, JSONL or CSV with `id`, `question` and `reference` (optional `category`, "
+                        "`difficulty`), or give a Hugging Face Hub dataset id. The chat and batch tabs of this "
+                        "browser session then use it; other users keep theirs."
+                    )
+                    upload = gr.File(label="Dataset file", file_types=[".json", ".jsonl", ".csv"], type="filepath")
+                    with gr.Row():
+                        hub_id = gr.Textbox(label="Hub dataset id", placeholder="owner/name", scale=3)
+                        hub_split = gr.Textbox(label="Split", value="train", scale=1)
+                        hub_btn = gr.Button("Load from the Hub")
+                    reset_btn = gr.Button("Back to the app's dataset")
+                    load_msg = gr.Markdown()
+
+            # -- Feedback ---------------------------------------------------------------------------
+            with gr.Tab("Feedback", id="feedback"):
+                fb_last = gr.Markdown(views.last_grade_markdown(None))
+                fb_eval_id = gr.Textbox(label="Evaluation id", placeholder="filled in with your last grade")
+                with gr.Row():
+                    fb_agree = gr.Radio(views.AGREE_CHOICES, value="No opinion", label="Do you agree with the grade?")
+                    fb_rating = gr.Radio([1, 2, 3, 4, 5], label="Rate the grade (optional)")
+                fb_comment = gr.Textbox(label="Comment", lines=3, elem_id="feedback-comment")
+                fb_btn = gr.Button("Send feedback", variant="primary", elem_id="send-feedback")
+                fb_out = gr.Markdown(elem_id="feedback-result")
+                with gr.Row():
+                    gr.Markdown("### Recent feedback")
+                    fb_refresh = gr.Button("Refresh", size="sm")
+                fb_table = gr.Dataframe(headers=views.FEEDBACK_HEADERS, interactive=False, wrap=True, max_height=360)
+
+            # -- Batch ------------------------------------------------------------------------------
+            with gr.Tab("Batch", id="batch"):
+                batch_mode = gr.Radio([MODE_FILE, MODE_CANDIDATE], value=MODE_FILE, label="What to grade")
+                batch_file = gr.File(
+                    label="Answers (JSONL or CSV: question_id or question + reference, and answer)",
+                    file_types=[".jsonl", ".csv"],
+                    type="filepath",
+                )
+                with gr.Row():
+                    cand_name = gr.Textbox(
+                        label="Candidate model (answers rows without an answer)",
+                        value=settings.candidate_model_name or "",
+                        placeholder="an OpenAI-compatible model name, or local:smollm2",
+                    )
+                    batch_limit = gr.Number(
+                        label="Dataset questions (candidate mode)", value=20, precision=0, minimum=1
+                    )
+                    batch_conc = gr.Slider(1, 32, value=8, step=1, label="Concurrency")
+                batch_btn = gr.Button("Run batch", variant="primary")
+                batch_status = gr.Markdown()
+                batch_table = gr.Dataframe(headers=views.BATCH_HEADERS, interactive=False, wrap=True, max_height=420)
+                with gr.Row():
+                    csv_dl = gr.DownloadButton("Download CSV", value=None)
+                    jsonl_dl = gr.DownloadButton("Download JSONL", value=None)
+
+        # ============================== handlers (UI) ==============================
+        def ask(history: list, item: QAItem) -> tuple[list, str]:
+            return [*history, {"role": "assistant", "content": views.question_message(item)}], item.id
+
+        def greet(ds: Dataset | None) -> tuple[list, str]:
+            dataset = session(ds).dataset
+            hello = {"role": "assistant", "content": "Hello! " + views.dataset_summary(dataset, session=ds is not None)}
+            return ask([hello], dataset.random())
+
+        def detail(ds: Dataset | None, qid: str) -> str:
+            ev = session(ds)
+            item = ev.dataset.get(qid or "")
+            return views.item_markdown(item, ev.log.question_history(item.id))
+
+        start = _friendly(greet)
+
+        @_friendly
+        def on_next(category: str, difficulty: str, qid: str, history: list, current: str | None, ds: Dataset | None):
+            ev = session(ds)
+            item = ev.dataset.get(qid) if qid.strip() else next_item(ev, category, difficulty, current)
+            history, current = ask(history, item)
+            return history, current, ""
+
+        @_friendly
+        def on_answer(
+            message: str,
+            history: list,
+            current: str | None,
+            category: str,
+            difficulty: str,
+            ds: Dataset | None,
+            request: gr.Request,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio injects a progress bar)
+        ):
+            ev = session(ds)
+            ev.check_answer(message)
+            if not current:
+                raise InputError("There is no question to answer yet: press “Next question”.")
+            limiter.check(_client(request))
+            progress(None, desc="Grading your answer…")
+            record = _graded(ev.evaluate(message, question_id=current))
+            history = [
+                *history,
+                {"role": "user", "content": message},
+                {"role": "assistant", "content": views.grade_markdown(record)},
+            ]
+            history, current = ask(history, next_item(ev, category, difficulty, current))
+            return history, "", current, record, record.id, views.last_grade_markdown(record)
+
+        @_friendly
+        def on_free(question: str, reference: str, answer: str, ds: Dataset | None, request: gr.Request):
+            ev = session(ds)
+            ev.check_answer(answer)
+            if not question.strip():
+                raise InputError("Write the question the answer is for.")
+            if not reference.strip():
+                match = ev.dataset.closest(question)
+                item = match[0] if match else None
+                return (
+                    views.suggestion_markdown(item),
+                    gr.Button(visible=item is not None),
+                    item and item.id,
+                    *[gr.skip()] * 3,
+                )
+            limiter.check(_client(request))
+            record = _graded(ev.evaluate(answer, question=question, reference=reference))
+            md = views.grade_markdown(record)
+            return md, gr.Button(visible=False), None, record, record.id, views.last_grade_markdown(record)
+
+        @_friendly
+        def on_use_suggestion(qid: str | None, ds: Dataset | None):
+            item = session(ds).dataset.get(qid or "")
+            return item.question, item.reference, gr.Button(visible=False), f"Using `{item.id}`: press **Grade**."
+
+        @_friendly
+        def on_search(query: str, category: str, difficulty: str, ds: Dataset | None):
+            dataset = session(ds).dataset
+            items = dataset.search(query, category=views.chosen(category), difficulty=views.chosen(difficulty))
+            return views.dataset_rows(items), f"{len(items)} of {len(dataset)} questions match."
+
+        @_friendly
+        def on_detail(qid: str, ds: Dataset | None):
+            return detail(ds, qid)
+
+        @_friendly
+        def on_select(ds: Dataset | None, evt: gr.SelectData):
+            qid = str(evt.row_value[0])
+            return qid, detail(ds, qid)
+
+        @_friendly
+        def on_practice(qid: str, history: list, ds: Dataset | None):
+            ev = session(ds)
+            history, current = ask(history, ev.dataset.get(qid or ""))
+            return history, current, gr.Tabs(selected="chat")
+
+        def dataset_switched(ds: Dataset | None, message: str):
+            d = session(ds).dataset
+            history, current = greet(ds)
+            cats, diffs = views.choices(d.categories), views.choices(d.difficulties)
+            return (
+                ds,
+                views.dataset_summary(d, session=ds is not None),
+                views.dataset_rows(d.items),
+                f"{len(d)} of {len(d)} questions match.",
+                gr.Dropdown(choices=cats, value=views.ANY),
+                gr.Dropdown(choices=diffs, value=views.ANY),
+                gr.Dropdown(choices=cats, value=views.ANY),
+                gr.Dropdown(choices=diffs, value=views.ANY),
+                history,
+                current,
+                message,
+            )
+
+        @_friendly
+        def on_upload(path: str | None, request: gr.Request):
+            if not path:
+                return (gr.skip(),) * 11
+            limiter.check(_client(request))
+            ds = load_dataset(path)
+            return dataset_switched(ds, f"Loaded **{ds.name}**: {len(ds)} questions.")
+
+        @_friendly
+        def on_hub(repo_id: str, split: str, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
+            limiter.check(_client(request))
+            progress(None, desc=f"Loading {repo_id.strip()} from the Hugging Face Hub…")
+            ds = evaluator.load_hub_dataset(repo_id, split=split)
+            return dataset_switched(ds, f"Loaded **{ds.name}** from the Hub: {len(ds)} questions.")
+
+        @_friendly
+        def on_reset():
+            return dataset_switched(None, "Back to the app's dataset.")
+
+        @_friendly
+        def on_feedback(eval_id: str, agree: str | None, rating: int | None, comment: str, request: gr.Request):
+            limiter.check(_client(request))
+            record = evaluator.submit_feedback(
+                eval_id, agree=views.agree_value(agree), rating=int(rating) if rating else None, comment=comment
+            )
+            return views.feedback_markdown(record), views.feedback_rows(evaluator.recent_feedback(20)), ""
+
+        @_friendly
+        def on_recent():
+            return views.feedback_rows(evaluator.recent_feedback(20))
+
+        @_friendly
+        def on_batch(
+            mode: str,
+            path: str | None,
+            candidate_name: str,
+            limit: float | None,
+            concurrency: float,
+            ds: Dataset | None,
+            request: gr.Request,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio injects a progress bar)
+        ):
+            ev = session(ds)
+            candidate_name = (candidate_name or "").strip()
+            if mode == MODE_CANDIDATE:
+                if not candidate_name:
+                    raise InputError("Name the candidate model that should answer the questions (or local:smollm2).")
+                items, errors = _dataset_items(ev.dataset, int(limit or 1)), []
+            else:
+                if not path:
+                    raise InputError("Upload a JSONL or CSV file of answers first.")
+                parsed = parse_batch(Path(path), evaluator=ev, candidate=bool(candidate_name))
+                if not parsed.items:
+                    raise InputError("The file has no valid rows: " + "; ".join(parsed.errors[:5]))
+                items, errors = parsed.items, parsed.errors
+            limiter.check(_client(request))
+            candidate = build_candidate(settings, candidate_name) if candidate_name else None
+            try:
+                progress((0, len(items)), desc="Starting…", unit="items")
+                stream = _stream_batch(ev, items, candidate=candidate, concurrency=int(concurrency))
+                for done, total, rows, summary in stream:
+                    progress((done, total), desc="Grading", unit="items")
+                    if summary is None:
+                        yield views.batch_progress(done, total, rows), views.batch_rows(rows), None, None
+            finally:
+                if candidate is not None:
+                    candidate.close()
+            csv_path = write_results(summary.rows, Path(results_dir.name) / f"{summary.job_id}.csv")
+            jsonl_path = write_results(summary.rows, Path(results_dir.name) / f"{summary.job_id}.jsonl")
+            yield (
+                views.batch_summary_markdown(summary.text(), errors),
+                views.batch_rows(summary.rows),
+                str(csv_path),
+                str(jsonl_path),
+            )
+
+        # ============================== wiring ==============================
+        private: dict[str, Any] = {"api_visibility": "private"}
+        demo.load(start, [session_ds], [chatbot, current_q], **private)
+        demo.load(on_recent, None, [fb_table], **private)
+
+        next_event = {"fn": on_next, "outputs": [chatbot, current_q, chat_qid], **private}
+        next_inputs = [chat_cat, chat_diff, chat_qid, chatbot, current_q, session_ds]
+        next_btn.click(inputs=next_inputs, **next_event)
+        chat_qid.submit(inputs=next_inputs, **next_event)
+
+        answer_outputs = [chatbot, answer_box, current_q, last_eval, fb_eval_id, fb_last]
+        answer_inputs = [answer_box, chatbot, current_q, chat_cat, chat_diff, session_ds]
+        send_btn.click(on_answer, answer_inputs, answer_outputs, **private)
+        answer_box.submit(on_answer, answer_inputs, answer_outputs, **private)
+
+        free_btn.click(
+            on_free,
+            [free_q, free_ref, free_ans, session_ds],
+            [free_out, use_btn, suggested, last_eval, fb_eval_id, fb_last],
+            **private,
+        )
+        use_btn.click(on_use_suggestion, [suggested, session_ds], [free_q, free_ref, use_btn, free_out], **private)
+
+        search_inputs = [search_box, ds_cat, ds_diff, session_ds]
+        for trigger in (search_box.submit, ds_cat.change, ds_diff.change):
+            trigger(on_search, search_inputs, [ds_table, ds_count], **private)
+        ds_table.select(on_select, [session_ds], [detail_qid, detail_md], **private)
+        detail_btn.click(on_detail, [detail_qid, session_ds], [detail_md], **private)
+        detail_qid.submit(on_detail, [detail_qid, session_ds], [detail_md], **private)
+        practice_btn.click(on_practice, [detail_qid, chatbot, session_ds], [chatbot, current_q, tabs], **private)
+
+        switched = [session_ds, ds_summary, ds_table, ds_count, ds_cat, ds_diff, chat_cat, chat_diff]
+        switched += [chatbot, current_q, load_msg]
+        # Public: a gradio_client session can load its own dataset for /run_batch (the JSON endpoints use the app's).
+        upload.upload(on_upload, [upload], switched, api_name="load_dataset")
+        hub_btn.click(on_hub, [hub_id, hub_split], switched, api_name="load_hub_dataset")
+        reset_btn.click(on_reset, None, switched, **private)
+
+        fb_btn.click(
+            on_feedback, [fb_eval_id, fb_agree, fb_rating, fb_comment], [fb_out, fb_table, fb_comment], **private
+        )
+        fb_refresh.click(on_recent, None, [fb_table], **private)
+
+        batch_btn.click(
+            on_batch,
+            [batch_mode, batch_file, cand_name, batch_limit, batch_conc, session_ds],
+            [batch_status, batch_table, csv_dl, jsonl_dl],
+            api_name="run_batch",
+            concurrency_limit=1,
+        )
+
+        # ============================== JSON API (gradio_client) ==============================
+        @_friendly
+        def next_question(category: str = "", difficulty: str = "", question_id: str = "") -> dict[str, str]:
+            """A dataset question: by id, else random within category and difficulty (empty means any)."""
+            if question_id.strip():
+                return evaluator.dataset.get(question_id).to_dict()
+            return next_item(evaluator, category, difficulty).to_dict()
+
+        @_friendly
+        def evaluate(question_id: str, answer: str, request: gr.Request | None = None) -> dict[str, Any]:
+            """Grade an answer to a dataset question; returns the logged evaluation record."""
+            evaluator.check_answer(answer)
+            evaluator.dataset.get(question_id or "")
+            limiter.check(_client(request))
+            return _graded(evaluator.evaluate(answer, question_id=question_id, source="api")).to_dict()
+
+        @_friendly
+        def evaluate_free(
+            question: str, answer: str, reference: str = "", request: gr.Request | None = None
+        ) -> dict[str, Any]:
+            """Grade an answer to a question against your reference (none: the closest dataset question is named)."""
+            evaluator.check_answer(answer)
+            evaluator.resolve(question=question, reference=reference)
+            limiter.check(_client(request))
+            record = evaluator.evaluate(answer, question=question, reference=reference, source="api")
+            return _graded(record).to_dict()
+
+        @_friendly
+        def search_dataset(query: str = "", category: str = "", difficulty: str = "") -> list[dict[str, str]]:
+            """Dataset questions matching every word of ``query``, within category and difficulty (empty means any)."""
+            items = evaluator.dataset.search(
+                query, category=views.chosen(category), difficulty=views.chosen(difficulty)
+            )
+            return [item.to_dict() for item in items]
+
+        @_friendly
+        def question_detail(question_id: str) -> dict[str, Any]:
+            """One dataset question in full with its evaluation history (count, mean score, last grades)."""
+            item = evaluator.dataset.get(question_id or "")
+            return {**item.to_dict(), "history": evaluator.log.question_history(item.id)}
+
+        @_friendly
+        def submit_feedback(
+            evaluation_id: str,
+            comment: str,
+            agree: bool | None = None,
+            rating: int | None = None,
+            request: gr.Request | None = None,
+        ) -> dict[str, Any]:
+            """Agree/disagree with a logged grade, rate it 1-5 and comment; returns the record with its sentiment."""
+            evaluator.check_comment(comment)
+            limiter.check(_client(request))
+            return evaluator.submit_feedback(evaluation_id, agree=agree, rating=rating, comment=comment).to_dict()
+
+        @_friendly
+        def recent_feedback(limit: int = 20) -> list[dict[str, Any]]:
+            """The latest feedback, newest first, with its sentiment and the grade it is about."""
+            return evaluator.recent_feedback(max(1, min(int(limit), 200)))
+
+        @_friendly
+        def health() -> dict[str, Any]:
+            """Judge, sentiment, log and dataset status (no secrets): ``/healthz`` with ``path`` keys named ``file``."""
+            return views.for_client(evaluator.health())
+
+        for fn in (
+            next_question,
+            evaluate,
+            evaluate_free,
+            search_dataset,
+            question_detail,
+            submit_feedback,
+            recent_feedback,
+            health,
+        ):
+            gr.api(fn, api_name=fn.__name__)
+    demo.queue(default_concurrency_limit=4)
+    return demo
+
+
+def create_app(evaluator: Evaluator) -> Any:
+    """A FastAPI app serving the UI at ``/`` (behind APP_USERNAME/APP_PASSWORD when set) and ``/healthz``."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    settings = evaluator.settings
+    app = FastAPI(title="LLM Evaluator Chatbot", docs_url=None, redoc_url=None)
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        """Liveness and status for load balancers; open without login, never shows secrets."""
+        try:
+            return JSONResponse(evaluator.health())
+        except EvaluatorError as exc:
+            return JSONResponse({"status": "error", "error": str(exc)}, status_code=503)
+
+    auth = (settings.app_username, settings.app_password) if settings.app_username and settings.app_password else None
+    return gr.mount_gradio_app(
+        app,
+        build_demo(evaluator),
+        path="/",
+        auth=auth,
+        auth_message="Log in to the LLM Evaluator." if auth else None,
+        max_file_size=MAX_UPLOAD,
+        footer_links=["api", "gradio"],
+    )
+
+
+def main() -> int:
+    """Load settings, build the evaluator and serve the app on 0.0.0.0:$PORT; exit code 2 on bad configuration."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        evaluator = Evaluator(load_settings())
+        evaluator.dataset  # a bad DATA_PATH is a startup error, not a broken page  # noqa: B018
+        app = create_app(evaluator)
+    except EvaluatorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    raw_port = os.environ.get("PORT") or os.environ.get("GRADIO_SERVER_PORT") or "7860"
+    if not raw_port.strip().isdigit():
+        print(f"error: PORT must be a port number, got {raw_port!r}", file=sys.stderr)
+        return 2
+    port = int(raw_port)
+    host = os.environ.get("GRADIO_SERVER_NAME") or "0.0.0.0"
+    # On Spaces the client's IP comes in X-Forwarded-For from the Space's proxy; elsewhere trust FORWARDED_ALLOW_IPS.
+    trusted = "*" if os.environ.get("SPACE_ID") else None
+    try:
+        uvicorn.run(app, host=host, port=port, proxy_headers=True, forwarded_allow_ips=trusted, log_level="info")
+    finally:
+        evaluator.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""What the app shows: pure functions from records to Markdown and table rows (no Gradio, no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+from .config import Settings
+from .dataset import Dataset, QAItem
+from .models import CRITERIA, EvaluationRecord, FeedbackRecord
+
+ANY = "Any"  # the dropdown choice that means "no filter"
+DATASET_HEADERS = ["id", "category", "difficulty", "question"]
+FEEDBACK_HEADERS = ["time (UTC)", "evaluation", "grade", "agree", "rating", "sentiment", "comment", "question"]
+BATCH_HEADERS = ["line", "question_id", "status", "score", "verdict", "answer", "feedback / error"]
+AGREE_CHOICES = ["Agree", "Disagree", "No opinion"]
+
+
+def _md(text: str | None) -> str:
+    """``text`` safe inside a Markdown table cell or emphasis: one line, pipes escaped."""
+    return " ".join((text or "").split()).replace("|", "\\|")
+
+
+def _short(text: str | None, limit: int = 120) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _score(score: float | None) -> str:
+    return "n/a" if score is None else f"{score:.1f}"
+
+
+def choices(values: Iterable[str]) -> list[str]:
+    """Dropdown choices: :data:`ANY` first, then ``values``."""
+    return [ANY, *values]
+
+
+def chosen(value: str | None) -> str | None:
+    """A dropdown value as a filter: ``None`` for :data:`ANY` or nothing."""
+    value = (value or "").strip()
+    return None if not value or value == ANY else value
+
+
+def judge_label(settings: Settings) -> str:
+    """Which judge grades, in one Markdown line (never the key; only the host of a custom endpoint)."""
+    if settings.effective_judge_backend == "openai":
+        host = urlparse(settings.openai_base_url).hostname if settings.openai_base_url else None
+        where = f" via `{host}`" if host else ""
+        return f"**Judge:** OpenAI `{settings.master_model_name}`{where}"
+    return (
+        "**Judge:** offline — all-MiniLM-L6-v2 agreement with the reference (no OpenAI key set). "
+        "Its model loads on the first grading (a few seconds)."
+    )
+
+
+def for_client(value: Any) -> Any:
+    """``value`` with every ``"path"`` key renamed ``"file"``: gradio_client downloads any dict with a "path" string."""
+    if isinstance(value, Mapping):
+        return {("file" if k == "path" else k): for_client(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [for_client(v) for v in value]
+    return value
+
+
+# -- chat -----------------------------------------------------------------------------------------
+def question_message(item: QAItem) -> str:
+    """The chatbot's message asking ``item``."""
+    return (
+        f"**Question `{item.id}`** · {_md(item.category)} · {_md(item.difficulty)}\n\n{item.question}\n\n"
+        "_Type your answer below._"
+    )
+
+
+def grade_markdown(record: EvaluationRecord) -> str:
+    """A graded answer: score and verdict, criteria, feedback, missed points, reference, judge and id."""
+    r = record.result
+    g = r.grade
+    if g is None:
+        return judge_failure(record)
+    lines = [f"### {g.score:.1f}/10 — {g.verdict}", "", "| criterion | score |", "|---|---|"]
+    lines += [f"| {name} | {g.criteria.get(name, '–')}/5 |" for name in CRITERIA if name in g.criteria]
+    lines += ["", f"**Feedback:** {g.feedback}"]
+    if g.missed_points:
+        lines += ["", "**Missed points:**", *[f"- {_md(p)}" for p in g.missed_points]]
+    lines += ["", f"**Reference answer:** {record.reference}", ""]
+    cost = f" · ${r.usage.cost_usd:.6f}" if r.usage.cost_usd else ""
+    tokens = f" · {r.usage.total_tokens} tokens" if r.usage.total_tokens else ""
+    cached = " · cached" if r.cache_hit else ""
+    lines.append(f"<sub>Judge: {r.backend} `{r.model}`{tokens}{cost}{cached} · evaluation id `{record.id}`</sub>")
+    return "\n".join(lines)
+
+
+def judge_failure(record: EvaluationRecord) -> str:
+    """The sentence shown when the judge could not grade (the failure is logged too)."""
+    reason = (record.result.error or "no reason given").rstrip(".")
+    return f"The {record.result.backend} judge could not grade this answer: {reason}. Please try again in a moment."
+
+
+def suggestion_markdown(item: QAItem | None) -> str:
+    """What the free form says when a question comes without a reference answer."""
+    if item is None:
+        return "A free-form question needs a reference answer, and no dataset question resembles this one."
+    return (
+        "A free-form question needs a reference answer. The closest dataset question is "
+        f"**`{item.id}`**: {_md(item.question)}\n\nPress **Use this question** to grade against its reference."
+    )
+
+
+# -- dataset --------------------------------------------------------------------------------------
+def dataset_rows(items: Iterable[QAItem]) -> list[list[str]]:
+    """Rows of the dataset table (:data:`DATASET_HEADERS`)."""
+    return [[i.id, i.category, i.difficulty, i.question] for i in items]
+
+
+def dataset_summary(dataset: Dataset, *, session: bool) -> str:
+    """One line naming the dataset in use and its size."""
+    whose = "loaded for this session" if session else "the app's dataset"
+    cats = len(dataset.categories)
+    return f"Dataset **{_md(dataset.name)}** ({whose}): {len(dataset)} questions in {cats} categories."
+
+
+def item_markdown(item: QAItem, history: Mapping[str, Any]) -> str:
+    """One question in full, with its evaluation history (count, mean score, last grades)."""
+    lines = [
+        f"### `{item.id}` · {_md(item.category)} · {_md(item.difficulty)}",
+        "",
+        f"**Question:** {item.question}",
+        "",
+        f"**Reference answer:** {item.reference}",
+        "",
+    ]
+    count, graded = history.get("count", 0), history.get("graded", 0)
+    if not count:
+        lines.append("**History:** not evaluated yet.")
+        return "\n".join(lines)
+    mean = history.get("mean_score")
+    lines.append(f"**History:** {count} evaluation(s), {graded} graded, mean score **{_score(mean)}**/10.")
+    last = history.get("last") or []
+    if last:
+        lines += ["", "| when (UTC) | score | verdict | judge | answer |", "|---|---|---|---|---|"]
+        for h in last:
+            when = (h.get("timestamp") or "")[:19].replace("T", " ")
+            score = _score(h.get("score")) if h.get("status") == "ok" else "error"
+            lines.append(
+                f"| {when} | {score} | {_md(h.get('verdict'))} | {_md(h.get('judge_backend'))} "
+                f"| {_md(_short(h.get('answer'), 80))} |"
+            )
+    return "\n".join(lines)
+
+
+# -- feedback -------------------------------------------------------------------------------------
+def last_grade_markdown(record: EvaluationRecord | None) -> str:
+    """Which grade the feedback form is about."""
+    if record is None or record.result.grade is None:
+        return "No grade yet in this session: answer a question first, or paste an evaluation id."
+    g = record.result.grade
+    about = f"`{record.question_id}`" if record.question_id else "a free-form question"
+    return f"Your last grade: **{g.score:.1f}/10 — {g.verdict}** on {about} (evaluation id `{record.id}`)."
+
+
+def agree_value(choice: str | None) -> bool | None:
+    """The ``agree`` field from the radio choice (:data:`AGREE_CHOICES`)."""
+    return {"Agree": True, "Disagree": False}.get(choice or "")
+
+
+def feedback_markdown(record: FeedbackRecord) -> str:
+    """The thank-you line with the comment's sentiment."""
+    s = record.sentiment
+    return (
+        f"Thank you! Sentiment of your comment: **{s.label}** (confidence {s.score:.2f}, {s.backend}). "
+        f"Feedback id `{record.id}`."
+    )
+
+
+def feedback_rows(recent: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """Rows of the recent-feedback table (:data:`FEEDBACK_HEADERS`), from ``Evaluator.recent_feedback``."""
+    rows = []
+    for fb in recent:
+        agree = {True: "agree", False: "disagree"}.get(fb.get("agree"), "")
+        grade = f"{_score(fb.get('score'))} {fb.get('verdict') or ''}".strip() if fb.get("score") is not None else ""
+        label = fb.get("sentiment_label") or ""
+        sentiment = f"{label} ({fb['sentiment_score']:.2f})" if fb.get("sentiment_score") is not None else label
+        rows.append(
+            [
+                (fb.get("timestamp") or "")[:19].replace("T", " "),
+                (fb.get("evaluation_id") or "")[:12],
+                grade,
+                agree,
+                fb.get("rating") or "",
+                sentiment,
+                fb.get("comment") or "",
+                _short(fb.get("question"), 80),
+            ]
+        )
+    return rows
+
+
+# -- batch ----------------------------------------------------------------------------------------
+def batch_rows(rows: Iterable[Mapping[str, Any]]) -> list[list[Any]]:
+    """Rows of the batch results table (:data:`BATCH_HEADERS`), from batch result rows."""
+    out = []
+    for r in rows:
+        ok = r.get("status") == "ok"
+        out.append(
+            [
+                r.get("line"),
+                r.get("question_id") or "",
+                r.get("status"),
+                r.get("score") if ok else None,
+                r.get("verdict") or "",
+                _short(r.get("answer"), 80),
+                _short(r.get("feedback") if ok else r.get("error"), 120),
+            ]
+        )
+    return out
+
+
+def batch_progress(done: int, total: int, rows: Sequence[Mapping[str, Any]]) -> str:
+    """The running line under the batch table while items arrive."""
+    ok = [float(r["score"]) for r in rows if r.get("status") == "ok" and r.get("score") is not None]
+    mean = f", mean score so far {sum(ok) / len(ok):.2f}" if ok else ""
+    return f"Graded {done} of {total}{mean}…"
+
+
+def batch_summary_markdown(summary_text: str, errors: Sequence[str]) -> str:
+    """The finished batch's summary, plus the malformed input rows that were skipped."""
+    parts = ["```text", summary_text, "```"]
+    if errors:
+        parts += ["", f"**{len(errors)} malformed row(s) skipped:**", *[f"- {_md(e)}" for e in errors[:20]]]
+        if len(errors) > 20:
+            parts.append(f"- … and {len(errors) - 20} more")
+    return "\n".join(parts)

@@ -1,0 +1,357 @@
+"""End to end through the served app: uvicorn + FastAPI + Gradio, driven by gradio_client and httpx.
+
+The judge is the real OpenAI judge talking to the local OpenAI-compatible test server.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from app import create_app
+from evaluator.config import Settings
+from evaluator.service import Evaluator
+from tests.openai_server import FakeOpenAIServer
+
+SECRET = "test-key-do-not-leak-123"
+ITEMS = [
+    {
+        "id": "stat-1",
+        "category": "Statistics",
+        "difficulty": "easy",
+        "question": "What is the median of a data set?",
+        "reference": "The median is the middle value of the sorted data; it is robust to outliers.",
+    },
+    {
+        "id": "stat-2",
+        "category": "Statistics",
+        "difficulty": "hard",
+        "question": "What does the standard deviation measure?",
+        "reference": "Standard deviation measures the spread of values around the mean.",
+    },
+    {
+        "id": "ml-1",
+        "category": "Machine Learning",
+        "difficulty": "medium",
+        "question": "What is overfitting in machine learning?",
+        "reference": "Overfitting is when a model learns noise in the training data and does poorly on new data.",
+    },
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServedApp:
+    """The app from ``create_app`` served by uvicorn in a thread, as ``python app.py`` serves it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.evaluator = Evaluator(settings)
+        self.port = _free_port()
+        config = uvicorn.Config(
+            create_app(self.evaluator),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def __enter__(self) -> ServedApp:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the app did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.evaluator.close()
+
+
+def _settings(folder: Path, server: FakeOpenAIServer, **overrides: object) -> Settings:
+    data = folder / "qa.json"
+    data.write_text(json.dumps(ITEMS), encoding="utf-8")
+    values: dict[str, object] = {
+        "openai_api_key": SECRET,
+        "openai_base_url": server.base_url,
+        "candidate_base_url": server.base_url,
+        "judge_backend": "openai",
+        "judge_max_retries": 0,
+        "judge_timeout_seconds": 5.0,
+        "data_path": data,
+        "log_path": folder / "logs" / "evaluations_log.jsonl",
+        "cache_path": folder / "judge_cache.sqlite",
+        "sentiment_model_name": "",  # VADER: no model download in tests
+        "max_answer_chars": 500,
+        "rate_limit_per_minute": 0,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def judge_server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, judge_server: FakeOpenAIServer) -> Iterator[ServedApp]:
+    settings = _settings(tmp_path_factory.mktemp("app"), judge_server)
+    with ServedApp(settings) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def client(served: ServedApp) -> Iterator[Client]:
+    c = Client(served.url, verbose=False, download_files=str(served.evaluator.settings.log_path.parent / "downloads"))
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def test_every_action_has_a_named_endpoint(client: Client) -> None:
+    endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    expected = {
+        "/next_question",
+        "/evaluate",
+        "/evaluate_free",
+        "/search_dataset",
+        "/question_detail",
+        "/submit_feedback",
+        "/recent_feedback",
+        "/run_batch",
+        "/load_dataset",
+        "/load_hub_dataset",
+        "/health",
+    }
+    assert expected <= endpoints
+
+
+def test_healthz_reports_backends_and_never_the_key(served: ServedApp, client: Client) -> None:
+    response = httpx.get(served.url + "healthz", timeout=10)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["judge_backend"] == "openai"
+    assert body["dataset"]["items"] == len(ITEMS)
+    assert "sentiment_backend" in body and "log" in body
+    assert SECRET not in response.text
+    api_health = client.predict(api_name="/health")
+    assert api_health["judge_backend"] == "openai"
+    assert SECRET not in json.dumps(api_health)
+
+
+def test_next_question_by_id_and_by_filters(client: Client) -> None:
+    item = client.predict(question_id="ml-1", api_name="/next_question")
+    assert item["question"] == ITEMS[2]["question"]
+    assert item["reference"] == ITEMS[2]["reference"]
+    for _ in range(5):
+        hard = client.predict(category="Statistics", difficulty="hard", api_name="/next_question")
+        assert hard["id"] == "stat-2"
+    with pytest.raises(AppError, match="No question with id 'nope'"):
+        client.predict(question_id="nope", api_name="/next_question")
+    with pytest.raises(AppError, match="No question matches"):
+        client.predict(category="Machine Learning", difficulty="hard", api_name="/next_question")
+
+
+def test_evaluate_grades_with_the_judge_and_logs(
+    served: ServedApp, client: Client, judge_server: FakeOpenAIServer
+) -> None:
+    before = len(judge_server.requests)
+    good = client.predict("stat-1", ITEMS[0]["reference"], api_name="/evaluate")
+    bad = client.predict("stat-1", "I like turtles and sunny weather.", api_name="/evaluate")
+    assert len(judge_server.requests) == before + 2
+    assert good["status"] == "ok" and good["judge_backend"] == "openai"
+    assert good["score"] > bad["score"]
+    assert good["verdict"] == "correct" and bad["verdict"] == "incorrect"
+    assert set(good["criteria"]) == {"correctness", "completeness", "relevance", "clarity"}
+    assert bad["missed_points"]
+    assert good["reference"] == ITEMS[0]["reference"]
+    logged = served.evaluator.log.get(good["id"])
+    assert logged is not None and logged["score"] == good["score"] and logged["source"] == "api"
+
+
+def test_free_form_needs_a_reference_and_names_the_closest_question(client: Client) -> None:
+    with pytest.raises(AppError, match="closest dataset question is stat-2"):
+        client.predict("What is the standard deviation?", "The spread.", api_name="/evaluate_free")
+    graded = client.predict(
+        "What colour is the sky on a clear day?", "It is blue.", "The sky is blue.", api_name="/evaluate_free"
+    )
+    assert graded["status"] == "ok"
+    assert graded["question_id"] is None
+    assert graded["reference"] == "The sky is blue."
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("stat-1", "   "), "answer is empty"),
+        (("stat-1", "x" * 501), "limit is 500"),
+        (("q-missing", "Some answer."), "No question with id 'q-missing'"),
+    ],
+)
+def test_bad_evaluate_input_is_a_readable_error(client: Client, args: tuple[str, str], message: str) -> None:
+    with pytest.raises(AppError, match=message) as info:
+        client.predict(*args, api_name="/evaluate")
+    assert "Traceback" not in str(info.value)
+
+
+def test_judge_unavailable_is_an_error_not_a_grade(client: Client, judge_server: FakeOpenAIServer) -> None:
+    judge_server.enqueue(status=503)
+    with pytest.raises(AppError, match="could not grade"):
+        client.predict("ml-1", "A model that memorises noise, unique answer 7731.", api_name="/evaluate")
+
+
+def test_search_and_question_detail_with_history(client: Client) -> None:
+    found = client.predict("median", api_name="/search_dataset")
+    assert [item["id"] for item in found] == ["stat-1"]
+    stats = client.predict("", "Statistics", "", api_name="/search_dataset")
+    assert {item["id"] for item in stats} == {"stat-1", "stat-2"}
+    client.predict("stat-2", ITEMS[1]["reference"], api_name="/evaluate")
+    detail = client.predict("stat-2", api_name="/question_detail")
+    assert detail["question"] == ITEMS[1]["question"]
+    history = detail["history"]
+    assert history["count"] >= 1 and history["mean_score"] is not None
+    assert history["last"][0]["answer"] == ITEMS[1]["reference"]
+    with pytest.raises(AppError, match="No question with id"):
+        client.predict("zzz", api_name="/question_detail")
+
+
+def test_feedback_gets_its_sentiment_and_is_listed(client: Client) -> None:
+    graded = client.predict("ml-1", ITEMS[2]["reference"], api_name="/evaluate")
+    feedback = client.predict(
+        graded["id"],
+        "This grade is terrible, wrong and unfair.",
+        False,
+        1,
+        api_name="/submit_feedback",
+    )
+    assert feedback["evaluation_id"] == graded["id"]
+    assert feedback["sentiment_label"] == "negative"
+    assert feedback["agree"] is False and feedback["rating"] == 1
+    recent = client.predict(5, api_name="/recent_feedback")
+    assert recent[0]["id"] == feedback["id"]
+    assert recent[0]["question"] == ITEMS[2]["question"]
+    with pytest.raises(AppError, match="no evaluation with id 'missing'"):
+        client.predict("missing", "Great grade, thanks!", api_name="/submit_feedback")
+    with pytest.raises(AppError, match="rating must be a whole number from 1 to 5"):
+        client.predict(graded["id"], "Fine.", None, 7, api_name="/submit_feedback")
+    with pytest.raises(AppError, match="comment is empty"):
+        client.predict(graded["id"], "  ", api_name="/submit_feedback")
+
+
+def test_batch_upload_streams_results_and_offers_downloads(tmp_path: Path, client: Client) -> None:
+    rows = [
+        {"question_id": "stat-1", "answer": ITEMS[0]["reference"]},
+        {"question_id": "ml-1", "answer": "No idea."},
+        {"question": "What is 2 + 2?", "reference": "Four.", "answer": "Four."},
+        {"question_id": "nope", "answer": "orphan"},
+    ]
+    path = tmp_path / "answers.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    status, table, csv_file, jsonl_file = client.predict(
+        "Grade the answers in a file", handle_file(str(path)), "", 20, 4, api_name="/run_batch"
+    )
+    assert "3 items, 3 ok, 0 failed" in status
+    assert "1 malformed row(s) skipped" in status and "nope" in status
+    assert len(table["data"]) == 3
+    with open(csv_file, newline="", encoding="utf-8") as fh:
+        graded = list(csv.DictReader(fh))
+    assert [r["question_id"] for r in graded] == ["stat-1", "ml-1", ""]
+    assert float(graded[0]["score"]) > float(graded[1]["score"])
+    lines = Path(jsonl_file).read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["status"] for line in lines] == ["ok", "ok", "ok"]
+
+
+def test_batch_candidate_answers_the_dataset(client: Client, judge_server: FakeOpenAIServer) -> None:
+    status, table, _, _ = client.predict(
+        "A candidate model answers the dataset", None, "gpt-4o-mini", 2, 2, api_name="/run_batch"
+    )
+    assert "2 items, 2 ok" in status
+    assert [row[1] for row in table["data"]] == ["stat-1", "stat-2"]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("broken.json", '[{"id": "a", "question": "Q?"', "invalid JSON"),
+        ("no_ref.csv", "id,question\n1,What?\n", "CSV header must include"),
+    ],
+)
+def test_malformed_uploads_are_readable_errors(
+    tmp_path: Path, client: Client, name: str, text: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(str(path)), api_name="/load_dataset")
+    bad_batch = tmp_path / "bad.jsonl"
+    bad_batch.write_text("{not json\n", encoding="utf-8")
+    with pytest.raises(AppError, match="no valid rows"):
+        client.predict("Grade the answers in a file", handle_file(str(bad_batch)), "", 20, 4, api_name="/run_batch")
+
+
+def test_loaded_dataset_belongs_to_the_session(tmp_path: Path, served: ServedApp) -> None:
+    path = tmp_path / "mine.jsonl"
+    path.write_text(json.dumps({"id": "own-1", "question": "Name a prime.", "reference": "Seven."}), encoding="utf-8")
+    mine = Client(served.url, verbose=False)
+    try:
+        result = mine.predict(handle_file(str(path)), api_name="/load_dataset")
+        assert "own-1" in json.dumps(result)
+        _, table, _, _ = mine.predict(
+            "A candidate model answers the dataset", None, "gpt-4o-mini", 5, 1, api_name="/run_batch"
+        )
+        assert [row[1] for row in table["data"]] == ["own-1"]
+    finally:
+        mine.close()
+    # The app's dataset (and every other session) is untouched.
+    assert served.evaluator.dataset.get("stat-1").id == "stat-1"
+    assert len(served.evaluator.dataset) == len(ITEMS)
+
+
+def test_hub_dataset_failure_is_a_readable_error(client: Client) -> None:
+    # An id the Hub client rejects before any network call: the test stays offline either way.
+    with pytest.raises(
+        AppError, match=r"Could not load 'not a valid id!!' \(split 'train'\) from the Hugging Face Hub"
+    ):
+        client.predict("not a valid id!!", "train", api_name="/load_hub_dataset")
+    with pytest.raises(AppError, match="Give a Hub dataset id"):
+        client.predict("  ", "train", api_name="/load_hub_dataset")
+
+
+def test_rate_limit_per_client(tmp_path: Path, judge_server: FakeOpenAIServer) -> None:
+    with ServedApp(_settings(tmp_path, judge_server, rate_limit_per_minute=2)) as app:
+        c = Client(app.url, verbose=False)
+        try:
+            for _ in range(2):
+                assert c.predict("stat-1", "The middle value.", api_name="/evaluate")["status"] == "ok"
+            with pytest.raises(AppError, match=r"limit is 2 per minute\. Try again in \d+ s"):
+                c.predict("stat-1", "The middle value.", api_name="/evaluate")
+            # Reading the dataset is not limited.
+            assert c.predict("stat-1", api_name="/question_detail")["id"] == "stat-1"
+        finally:
+            c.close()
