@@ -34,8 +34,10 @@ def test_each_format_loads_the_same_items(tmp_path: Path, fmt: str) -> None:
     elif fmt == "jsonl":
         path.write_text("\n".join(json.dumps(x) for x in GOOD) + "\n\n")
     else:
-        path.write_text('id,question,reference,category,difficulty\na1,What is overfitting?,Fitting noise.,ML,\n'
-                        'a2,What is a p-value?,A probability.,,Hard\n')
+        path.write_text(
+            "id,question,reference,category,difficulty\na1,What is overfitting?,Fitting noise.,ML,\n"
+            "a2,What is a p-value?,A probability.,,Hard\n"
+        )
     ds = load_dataset(path)
     assert [i.id for i in ds] == ["a1", "a2"]
     assert ds.get("a2") == QAItem("a2", "What is a p-value?", "A probability.", "General", "hard")
@@ -51,7 +53,11 @@ def test_each_format_loads_the_same_items(tmp_path: Path, fmt: str) -> None:
         ("bad.json", json.dumps([GOOD[0], "text"]), "item 2 is not an object"),
         ("bad.json", json.dumps([GOOD[0], GOOD[1], {**GOOD[0]}]), "item 3 repeats id 'a1', first used at item 1"),
         ("bad.jsonl", json.dumps(GOOD[0]) + "\n{oops\n", "line 2"),
-        ("bad.jsonl", json.dumps(GOOD[0]) + "\n" + json.dumps({"id": "x", "reference": "r"}), "line 2 is missing field 'question'"),
+        (
+            "bad.jsonl",
+            json.dumps(GOOD[0]) + "\n" + json.dumps({"id": "x", "reference": "r"}),
+            "line 2 is missing field 'question'",
+        ),
         ("bad.csv", "id,question\n1,q\n", "CSV header must include"),
         ("bad.csv", "id,question,reference\n1,q,r\n2,,r\n", "row 2"),
         ("bad.txt", "whatever", "unsupported format"),
@@ -93,5 +99,5 @@ def test_lookup_filter_search_and_closest() -> None:
 def test_empty_dataset_is_rejected() -> None:
     with pytest.raises(DatasetError):
         Dataset([])
-    with pytest.raises(DatasetError, match="upload.json"):
+    with pytest.raises(DatasetError, match=r"upload\.json"):
         parse_dataset("[]", "json", name="upload.json")
