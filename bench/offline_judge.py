@@ -65,8 +65,8 @@ def main() -> None:
     started = time.perf_counter()
     get_encoder().encode(["load the model"])
     print(
-        f"model load: {time.perf_counter() - started:.2f} s  (usable cores {cores}, load average {os.getloadavg()[0]:.1f}, torch threads "
-        f"{torch.get_num_threads()})"
+        f"model load: {time.perf_counter() - started:.2f} s  (usable cores {cores}, torch threads "
+        f"{torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f})"
     )
     judge.grade_many(requests[:64])  # warm-up
 

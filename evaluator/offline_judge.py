@@ -48,7 +48,7 @@ QUESTION_DEMOTING = 0.75
 SEMANTIC_FLOOR = 0.1
 COVERAGE_FLOOR = 0.21
 # A reference clause whose rescaled coverage falls below this is reported as a missed point.
-MISSED_THRESHOLD = 0.4
+MISSED_THRESHOLD = 0.45
 MAX_MISSED_POINTS = 5
 
 # Function words carry no content; negations (no, not, nor) are kept because they flip the meaning.
