@@ -180,7 +180,7 @@ class BatchSummary:
             lines.append("Per category: " + ", ".join(f"{c} {m:.2f}" for c, m in self.category_means.items()))
         cand = f", candidate {self.candidate_tokens}" if self.candidate_tokens else ""
         lines.append(f"Tokens: judge {self.tokens}{cand}   Cost: ${self.cost_usd:.6f}")
-        lines.append(f"Time: {self.wall_seconds:.2f} s   Rate: {self.rate:.1f} items/s")
+        lines.append(f"Time: {self.wall_seconds:.2f} s   Rate: {self.rate:.3g} items/s")
         return "\n".join(lines)
 
 
@@ -393,7 +393,7 @@ def write_results(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str
 
 
 def read_results(path: str | os.PathLike[str], fmt: str | None = None) -> list[dict[str, Any]]:
-    """The rows of a results file (missing file: none); a half-written last line is skipped."""
+    """The rows of a results file (missing file: none); a half-written line is skipped."""
     path = Path(path)
     fmt = file_format(path, fmt)
     if not path.is_file():
@@ -412,7 +412,8 @@ def read_results(path: str | os.PathLike[str], fmt: str | None = None) -> list[d
         raw_rows = csv.DictReader(io.StringIO(text))
     for raw in raw_rows:
         try:
-            if isinstance(raw, dict) and raw.get("key"):
+            # A row cut short by a kill lacks its last columns (evaluation_id, batch_id): not a finished item.
+            if isinstance(raw, dict) and raw.get("key") and raw.get("evaluation_id"):
                 rows.append(_typed(raw))
         except (ValueError, TypeError):
             logger.warning("%s: skipping a damaged results row", path.name)

@@ -188,7 +188,9 @@ class LocalCandidate:
 
     name = LOCAL_SMOLLM2
 
-    def __init__(self, *, model_dir: Path | None = None, gguf_file: str = SMOLLM2_GGUF, max_new_tokens: int = 96):
+    def __init__(
+        self, *, model_dir: Path | None = None, gguf_file: str = SMOLLM2_GGUF, max_new_tokens: int = 128
+    ) -> None:
         self.max_new_tokens = max_new_tokens
         self._model_dir = model_dir
         self._gguf_file = gguf_file
@@ -203,13 +205,20 @@ class LocalCandidate:
             return
         folder = self._model_dir or smollm2_dir()
         logger.info("Loading local candidate %s from %s", self._gguf_file, folder)
-        try:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        # Its per-tensor progress bars would garble the batch progress bar on stderr.
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
             tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=self._gguf_file)
             model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=self._gguf_file)
         except (OSError, ValueError, ImportError) as exc:
             raise CandidateError(f"local:smollm2 could not be loaded: {exc}") from exc
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
         model.eval()
         self._tokenizer, self._model = tokenizer, model
 
