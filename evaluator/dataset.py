@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DatasetError, NotFoundError
+from .text import content_words
 
 REQUIRED = ("id", "question", "reference")
 # Accepted spellings of the reference answer column in files people bring.
@@ -46,6 +47,7 @@ class Dataset:
         self.items: tuple[QAItem, ...] = tuple(items)
         self._by_id = {item.id: item for item in self.items}
         self._words = [set(_WORD.findall(f"{i.question} {i.reference}".lower())) for i in self.items]
+        self._question_terms = [content_words(i.question) for i in self.items]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -90,18 +92,20 @@ class Dataset:
                 out.append(item)
         return out
 
-    def closest(self, question: str) -> tuple[QAItem, float] | None:
-        """The item whose question shares the most words with ``question``, and that overlap in [0, 1]."""
-        words = set(_WORD.findall(question.lower()))
+    def closest(self, question: str, *, min_overlap: float = 0.2) -> tuple[QAItem, float] | None:
+        """The item whose question shares the most content words with ``question``, and that overlap in [0, 1].
+
+        ``None`` when no question shares at least ``min_overlap`` (Jaccard) of their content words.
+        """
+        words = content_words(question)
         if not words:
             return None
         best, best_score = None, 0.0
-        for item in self.items:
-            theirs = set(_WORD.findall(item.question.lower()))
+        for item, theirs in zip(self.items, self._question_terms, strict=True):
             score = len(words & theirs) / len(words | theirs)
             if score > best_score:
                 best, best_score = item, score
-        return (best, best_score) if best else None
+        return (best, best_score) if best and best_score >= min_overlap else None
 
     def random(
         self, *, category: str | None = None, difficulty: str | None = None, rng: random.Random | None = None

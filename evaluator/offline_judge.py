@@ -33,6 +33,7 @@ import numpy as np
 
 from .embeddings import Encoder, TokenVectors, get_encoder
 from .models import Grade, GradeRequest, JudgeResult, verdict_for
+from .text import content_terms
 
 logger = logging.getLogger(__name__)
 
@@ -51,16 +52,6 @@ COVERAGE_FLOOR = 0.21
 MISSED_THRESHOLD = 0.45
 MAX_MISSED_POINTS = 5
 
-# Function words carry no content; negations (no, not, nor) are kept because they flip the meaning.
-STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each either etc few for from further had has
-    have having he her here hers herself him himself his how i if in into is it its itself just let may me might
-    more most must my myself now of off on once only or other our ours ourselves out over own
-    per same shall she should so some such than that the their theirs them themselves then there these they this
-    those through thus to too under until up upon us very via was we were what when where whether which while who
-    whom whose why will with within without would yet you your yours yourself yourselves""".split()  # noqa: SIM905
-)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 # Sentence ends, and commas before a conjunction that starts a new point ("..., while the median ...").
 _CLAUSE_END = re.compile(r"(?<=[.!?;:])\s+|\n+|,\s+(?=(?:while|whereas|but|because|so|although|which)\b)")
@@ -76,19 +67,6 @@ _GRADER_DIRECTIVE = re.compile(
     r"|\b(system prompt|new instructions?)\b",
     re.IGNORECASE,
 )
-
-
-def stem(word: str) -> str:
-    """A light suffix-stripping stem (plurals, -ing, -ed, -ly), enough to match word forms."""
-    for suffix, keep in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("ly", ""), ("es", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith(("ss", "us", "is")):
-            return word[: -len(suffix)] + keep
-    return word
-
-
-def content_terms(words: Sequence[str]) -> list[str | None]:
-    """The stem of each word that carries content, ``None`` for stopwords and punctuation."""
-    return [stem(w) if w.isalnum() and w not in STOPWORDS else None for w in (w.lower() for w in words)]
 
 
 def strip_grader_directives(answer: str) -> tuple[str, bool]:

@@ -101,3 +101,11 @@ def test_empty_dataset_is_rejected() -> None:
         Dataset([])
     with pytest.raises(DatasetError, match=r"upload\.json"):
         parse_dataset("[]", "json", name="upload.json")
+
+
+def test_closest_proposes_a_real_match_or_nothing() -> None:
+    ds = load_dataset(DATA_PATH)
+    found, _ = ds.closest("How does supervised learning differ from unsupervised learning?")
+    assert found.id == "ml-001"
+    assert ds.closest("What is 2+2?") is None
+    assert ds.closest("the of and") is None
