@@ -175,7 +175,13 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                     )
                     chat_qid = gr.Textbox(label="Question id (optional)", placeholder="e.g. stat-001")
                     next_btn = gr.Button("Next question")
-                chatbot = gr.Chatbot(label="Evaluator", height=520, feedback_options=None, elem_id="chatbot")
+                chatbot = gr.Chatbot(
+                    label="Evaluator",
+                    height=560,
+                    feedback_options=None,
+                    group_consecutive_messages=False,
+                    elem_id="chatbot",
+                )
                 with gr.Row():
                     answer_box = gr.Textbox(
                         placeholder="Your answer… (Enter sends, Shift+Enter for a new line)",
@@ -246,7 +252,14 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                 with gr.Row():
                     gr.Markdown("### Recent feedback")
                     fb_refresh = gr.Button("Refresh", size="sm")
-                fb_table = gr.Dataframe(headers=views.FEEDBACK_HEADERS, interactive=False, wrap=True, max_height=360)
+                fb_table = gr.Dataframe(
+                    headers=views.FEEDBACK_HEADERS,
+                    interactive=False,
+                    wrap=True,
+                    column_widths=["13%", "10%", "10%", "7%", "6%", "11%", "23%", "20%"],
+                    max_height=360,
+                    elem_id="feedback-table",
+                )
 
             # -- Batch ------------------------------------------------------------------------------
             with gr.Tab("Batch", id="batch"):
@@ -255,6 +268,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                     label="Answers (JSONL or CSV: question_id or question + reference, and answer)",
                     file_types=[".jsonl", ".csv"],
                     type="filepath",
+                    elem_id="batch-file",
                 )
                 with gr.Row():
                     cand_name = gr.Textbox(
@@ -268,7 +282,13 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                     batch_conc = gr.Slider(1, 32, value=8, step=1, label="Concurrency")
                 batch_btn = gr.Button("Run batch", variant="primary")
                 batch_status = gr.Markdown()
-                batch_table = gr.Dataframe(headers=views.BATCH_HEADERS, interactive=False, wrap=True, max_height=420)
+                batch_table = gr.Dataframe(
+                    headers=views.BATCH_HEADERS,
+                    interactive=False,
+                    wrap=True,
+                    max_height=420,
+                    column_widths=["5%", "10%", "6%", "6%", "11%", "26%", "36%"],
+                )
                 with gr.Row():
                     csv_dl = gr.DownloadButton("Download CSV", value=None)
                     jsonl_dl = gr.DownloadButton("Download JSONL", value=None)
@@ -617,6 +637,7 @@ def create_app(evaluator: Evaluator) -> Any:
         auth_message="Log in to the LLM Evaluator." if auth else None,
         max_file_size=MAX_UPLOAD,
         footer_links=["api", "gradio"],
+        ssr_mode=False,  # server-side rendering needs Node; the client-rendered UI needs nothing extra
     )
 
 

@@ -78,9 +78,8 @@ def grade_markdown(record: EvaluationRecord) -> str:
     g = r.grade
     if g is None:
         return judge_failure(record)
-    lines = [f"### {g.score:.1f}/10 — {g.verdict}", "", "| criterion | score |", "|---|---|"]
-    lines += [f"| {name} | {g.criteria.get(name, '–')}/5 |" for name in CRITERIA if name in g.criteria]
-    lines += ["", f"**Feedback:** {g.feedback}"]
+    criteria = " · ".join(f"{name} **{g.criteria[name]}**/5" for name in CRITERIA if name in g.criteria)
+    lines = [f"### {g.score:.1f}/10 — {g.verdict}", "", criteria, "", f"**Feedback:** {g.feedback}"]
     if g.missed_points:
         lines += ["", "**Missed points:**", *[f"- {_md(p)}" for p in g.missed_points]]
     lines += ["", f"**Reference answer:** {record.reference}", ""]

@@ -7,22 +7,17 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from app import create_app
 from evaluator.config import Settings
-from evaluator.service import Evaluator
 from tests.openai_server import FakeOpenAIServer
+from tests.served_app import ServedApp
 
 SECRET = "test-key-do-not-leak-123"
 ITEMS = [
@@ -48,47 +43,6 @@ ITEMS = [
         "reference": "Overfitting is when a model learns noise in the training data and does poorly on new data.",
     },
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServedApp:
-    """The app from ``create_app`` served by uvicorn in a thread, as ``python app.py`` serves it."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.evaluator = Evaluator(settings)
-        self.port = _free_port()
-        config = uvicorn.Config(
-            create_app(self.evaluator),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            timeout_graceful_shutdown=1,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def __enter__(self) -> ServedApp:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the app did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.evaluator.close()
 
 
 def _settings(folder: Path, server: FakeOpenAIServer, **overrides: object) -> Settings:

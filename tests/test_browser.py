@@ -1,0 +1,136 @@
+"""Through a real browser (Debian chromium driven by Playwright): answer in the chat, see the grade, give feedback.
+
+Skipped when /usr/bin/chromium is missing, unless REQUIRE_BROWSER=1 (CI), where that is a failure.
+Screenshots of each tab go to a temp dir; with UPDATE_SCREENSHOTS=1 they replace docs/*.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evaluator.config import Settings
+from tests.conftest import DATA_PATH, ROOT
+from tests.served_app import ServedApp
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+GRADE_TIMEOUT_MS = 60_000  # the offline judge loads its model on the first grading
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {CHROMIUM} is missing (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
+    folder = tmp_path_factory.mktemp("browser")
+    settings = Settings(
+        data_path=DATA_PATH,
+        log_path=folder / "logs" / "evaluations_log.jsonl",
+        cache_path=folder / "judge_cache.sqlite",
+        judge_backend="offline",
+        sentiment_model_name="",  # VADER: no model download
+        rate_limit_per_minute=0,
+    )
+    with ServedApp(settings) as app:
+        yield app
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where screenshots go: docs/ with UPDATE_SCREENSHOTS=1, else a temp dir."""
+    return ROOT / "docs" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+
+
+def test_chat_grade_then_feedback_with_sentiment(browser: Any, served: ServedApp, shots: Path, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(served.url)
+        page.get_by_text("Judge: offline", exact=False).wait_for()
+        chatbot = page.locator("#chatbot")
+        chatbot.get_by_text("Type your answer below").first.wait_for()
+
+        # Ask a chosen question, answer it, and read the grade.
+        page.get_by_role("textbox", name="Question id (optional)").fill("stat-001")
+        page.get_by_role("button", name="Next question").click()
+        chatbot.get_by_text("stat-001").first.wait_for()
+        page.locator("#answer-box textarea").fill(
+            "The mean is the average of all values; the median is the middle value of the sorted data. "
+            "The median is preferred when the data are skewed or have outliers."
+        )
+        page.locator("#send-answer").click()
+        chatbot.get_by_text("/10 —").first.wait_for(timeout=GRADE_TIMEOUT_MS)
+        grade = chatbot.get_by_text("/10 —").first.inner_text()
+        assert "correct" in grade
+        chatbot.get_by_text("Reference answer:").first.wait_for()
+        chatbot.get_by_text("/10 —").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "chat.png"), full_page=True)
+
+        # The grade is in the log with the answer given in the browser.
+        graded = [r for r in served.evaluator.log.records("evaluation") if r["question_id"] == "stat-001"]
+        assert len(graded) == 1 and graded[0]["status"] == "ok"
+        assert graded[0]["answer"].startswith("The mean is the average")
+
+        # Feedback on that grade: the evaluation id is filled in, the sentiment shows at once.
+        page.get_by_role("tab", name="Feedback").click()
+        assert page.get_by_role("textbox", name="Evaluation id").input_value() == graded[0]["id"]
+        page.get_by_text("Agree", exact=True).click()
+        page.locator("#feedback-comment textarea").fill("Great explanation, fair and really helpful. Thanks!")
+        page.locator("#send-feedback").click()
+        result = page.locator("#feedback-result")
+        result.get_by_text("Sentiment of your comment").wait_for()
+        assert "positive" in result.inner_text()
+        page.locator("#feedback-table").get_by_text("Great explanation, fair and really helpful").filter(
+            visible=True
+        ).first.wait_for()
+        page.screenshot(path=str(shots / "feedback.png"), full_page=True)
+
+        # The dataset tab: search, select a row, see it with its history.
+        page.get_by_role("tab", name="Dataset").click()
+        page.get_by_role("textbox", name="Search").fill("median")
+        page.get_by_role("textbox", name="Search").press("Enter")
+        page.get_by_text("questions match").wait_for()
+        page.locator("#dataset-table").get_by_text("stat-001").filter(visible=True).first.click()
+        page.get_by_text("History: 1 evaluation(s)").wait_for()
+        page.screenshot(path=str(shots / "dataset.png"), full_page=True)
+
+        # The batch tab: upload answers, watch the results arrive, downloads offered.
+        answers = tmp_path / "answers.jsonl"
+        rows = [
+            {"question_id": "stat-002", "answer": "How spread out values are around the mean."},
+            {"question_id": "stat-001", "answer": "I do not know."},
+            {"question": "What is 2 + 2?", "reference": "Four.", "answer": "Four."},
+        ]
+        answers.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+        page.get_by_role("tab", name="Batch").click()
+        page.locator("#batch-file input[type=file]").set_input_files(str(answers))
+        page.get_by_role("button", name="Run batch").click()
+        page.get_by_text("3 items, 3 ok, 0 failed").wait_for(timeout=GRADE_TIMEOUT_MS)
+        page.screenshot(path=str(shots / "batch.png"), full_page=True)
+    finally:
+        page.close()
