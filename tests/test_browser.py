@@ -88,7 +88,8 @@ def test_chat_grade_then_feedback_with_sentiment(browser: Any, served: ServedApp
         grade = chatbot.get_by_text("/10 —").first.inner_text()
         assert "correct" in grade
         chatbot.get_by_text("Reference answer:").first.wait_for()
-        chatbot.get_by_text("/10 —").first.scroll_into_view_if_needed()
+        # Show the answer and the grade's head in the screenshot (the chat has scrolled to the next question).
+        chatbot.get_by_text("The mean is the average").first.evaluate("e => e.scrollIntoView({block: 'start'})")
         page.screenshot(path=str(shots / "chat.png"), full_page=True)
 
         # The grade is in the log with the answer given in the browser.
