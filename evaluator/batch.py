@@ -14,8 +14,9 @@ The flow is ``parse_batch`` -> ``run_batch`` -> ``BatchSummary`` (and ``write_re
 * **Concurrency** is bounded by ``concurrency`` workers on one event loop calling the judge's
   ``agrade`` (the OpenAI client retries 429/5xx honouring Retry-After). An item still failing after
   that is retried by the engine with exponential backoff and jitter, then recorded as an error with
-  its reason — never dropped. The offline judge grades in chunks with ``grade_many``, which batches
-  its encoder passes.
+  its reason — never dropped. Such a failure also halves the calls allowed in flight, which then grow
+  back one at a time (AIMD), so a rate-limited server sees fewer doomed retries. The offline judge
+  grades in chunks with ``grade_many``, which batches its encoder passes.
 
 Example::
 
@@ -477,6 +478,43 @@ def summarize(
 
 
 # -- the engine -----------------------------------------------------------------------------------
+class _AdaptiveLimit:
+    """Calls allowed in flight, AIMD-style: halved when a call still fails after the client's own retries
+    (a 429 storm, an overloaded server), raised by one after as many successes as the current limit.
+
+    Fewer contenders make each retry more likely to land, so an item rarely exhausts its retries. Like
+    TCP, it halves at most once per generation: failures of calls that started before the last cut are
+    the same congestion, already answered.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.ceiling = self.limit = limit
+        self.active = 0
+        self._successes = 0
+        self._generation = 0
+        self._changed = asyncio.Condition()
+
+    async def acquire(self) -> int:
+        """Wait for a free slot under the current limit; returns the generation to pass to :meth:`release`."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.active < self.limit)
+            self.active += 1
+            return self._generation
+
+    async def release(self, generation: int, *, ok: bool) -> None:
+        """Free a slot and adapt the limit to how the call went."""
+        async with self._changed:
+            self.active -= 1
+            if not ok and generation == self._generation:
+                self.limit, self._successes, self._generation = max(1, self.limit // 2), 0, generation + 1
+                logger.info("A call failed after the client's retries: concurrency down to %d", self.limit)
+            elif ok and self.limit < self.ceiling:
+                self._successes += 1
+                if self._successes >= self.limit:
+                    self.limit, self._successes = self.limit + 1, 0
+            self._changed.notify_all()
+
+
 class _Job:
     """One run of a batch job: resume bookkeeping, bounded workers, retries, appends."""
 
@@ -504,6 +542,8 @@ class _Job:
         self.backoff = backoff
         self.rows: dict[str, dict[str, Any]] = {}
         self.done = 0
+        self.judge_slots = _AdaptiveLimit(concurrency)
+        self.candidate_slots = _AdaptiveLimit(concurrency)
 
     def _resume(self) -> list[dict[str, Any]]:
         """Rows of items finished earlier (from the output file, then the log); returns rows of other items."""
@@ -535,13 +575,19 @@ class _Job:
         for n in range(self.retries + 1):
             if n:
                 await self._pause(n, f"Candidate {self.candidate.name}", reason)
+            generation = await self.candidate_slots.acquire()
+            ok = False
             try:
-                return await self.candidate.aanswer(question)
+                reply = await self.candidate.aanswer(question)
+                ok = True
+                return reply
             except EvaluatorError as exc:
                 reason = exc
             except Exception as exc:  # a local model's runtime error must not lose the item either
                 logger.warning("Candidate raised %s", type(exc).__name__, exc_info=True)
                 reason = CandidateError(f"{type(exc).__name__}: {exc}")
+            finally:
+                await self.candidate_slots.release(generation, ok=ok)
         raise reason
 
     async def _grade(self, request: GradeRequest, first: JudgeResult | None = None) -> JudgeResult:
@@ -553,11 +599,14 @@ class _Job:
                 return result
             if result is not None:
                 await self._pause(n, "Judge", result.error)
+            generation = await self.judge_slots.acquire()
             try:
                 result = await judge.agrade(request)
             except Exception as exc:  # a judge must not raise, but one that does must not lose the item
                 logger.warning("Judge raised %s", type(exc).__name__, exc_info=True)
                 result = self._error_result(f"judge failed: {type(exc).__name__}: {exc}")
+            finally:
+                await self.judge_slots.release(generation, ok=result is not None and result.ok)
         assert result is not None
         return result
 
