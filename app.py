@@ -662,7 +662,15 @@ def main() -> int:
     # On Spaces the client's IP comes in X-Forwarded-For from the Space's proxy; elsewhere trust FORWARDED_ALLOW_IPS.
     trusted = "*" if os.environ.get("SPACE_ID") else None
     try:
-        uvicorn.run(app, host=host, port=port, proxy_headers=True, forwarded_allow_ips=trusted, log_level="info")
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            proxy_headers=True,
+            forwarded_allow_ips=trusted,
+            timeout_graceful_shutdown=5,  # open event streams would otherwise hold a restart forever
+            log_level="info",
+        )
     finally:
         evaluator.close()
     return 0
