@@ -141,6 +141,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
     """The app's Blocks: chat evaluation, dataset, feedback and batch tabs, and a named API endpoint per action."""
     settings = evaluator.settings
     limiter = RateLimiter(settings.rate_limit_per_minute)
+    judge_warm = threading.Event()  # set after the first grading: the offline judge's model is loaded by then
     results_dir = tempfile.TemporaryDirectory(prefix="llm-evaluator-batch-")  # removed when the app is collected
     app_dataset = evaluator.dataset
 
@@ -211,7 +212,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                     )
                     ds_cat = gr.Dropdown(views.choices(app_dataset.categories), value=views.ANY, label="Category")
                     ds_diff = gr.Dropdown(views.choices(app_dataset.difficulties), value=views.ANY, label="Difficulty")
-                ds_count = gr.Markdown()
+                ds_count = gr.Markdown(views.match_count(len(app_dataset), len(app_dataset)))
                 ds_table = gr.Dataframe(
                     headers=views.DATASET_HEADERS,
                     value=views.dataset_rows(app_dataset.items),
@@ -332,8 +333,9 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             if not current:
                 raise InputError("There is no question to answer yet: press “Next question”.")
             limiter.check(_client(request))
-            progress(None, desc="Grading your answer…")
+            progress(None, desc=views.grading_status(settings, first=not judge_warm.is_set()))
             record = _graded(ev.evaluate(message, question_id=current))
+            judge_warm.set()
             history = [
                 *history,
                 {"role": "user", "content": message},
@@ -343,7 +345,14 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             return history, "", current, record, record.id, views.last_grade_markdown(record)
 
         @_friendly
-        def on_free(question: str, reference: str, answer: str, ds: Dataset | None, request: gr.Request):
+        def on_free(
+            question: str,
+            reference: str,
+            answer: str,
+            ds: Dataset | None,
+            request: gr.Request,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio injects a progress bar)
+        ):
             ev = session(ds)
             ev.check_answer(answer)
             if not question.strip():
@@ -358,7 +367,9 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                     *[gr.skip()] * 3,
                 )
             limiter.check(_client(request))
+            progress(None, desc=views.grading_status(settings, first=not judge_warm.is_set()))
             record = _graded(ev.evaluate(answer, question=question, reference=reference))
+            judge_warm.set()
             md = views.grade_markdown(record)
             return md, gr.Button(visible=False), None, record, record.id, views.last_grade_markdown(record)
 
@@ -371,7 +382,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
         def on_search(query: str, category: str, difficulty: str, ds: Dataset | None):
             dataset = session(ds).dataset
             items = dataset.search(query, category=views.chosen(category), difficulty=views.chosen(difficulty))
-            return views.dataset_rows(items), f"{len(items)} of {len(dataset)} questions match."
+            return views.dataset_rows(items), views.match_count(len(items), len(dataset))
 
         @_friendly
         def on_detail(qid: str, ds: Dataset | None):
@@ -396,7 +407,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                 ds,
                 views.dataset_summary(d, session=ds is not None),
                 views.dataset_rows(d.items),
-                f"{len(d)} of {len(d)} questions match.",
+                views.match_count(len(d), len(d)),
                 gr.Dropdown(choices=cats, value=views.ANY),
                 gr.Dropdown(choices=diffs, value=views.ANY),
                 gr.Dropdown(choices=cats, value=views.ANY),
@@ -426,8 +437,16 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             return dataset_switched(None, "Back to the app's dataset.")
 
         @_friendly
-        def on_feedback(eval_id: str, agree: str | None, rating: int | None, comment: str, request: gr.Request):
+        def on_feedback(
+            eval_id: str,
+            agree: str | None,
+            rating: int | None,
+            comment: str,
+            request: gr.Request,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio injects a progress bar)
+        ):
             limiter.check(_client(request))
+            progress(None, desc=views.sentiment_status(loaded=evaluator.sentiment.loaded_backend is not None))
             record = evaluator.submit_feedback(
                 eval_id, agree=views.agree_value(agree), rating=int(rating) if rating else None, comment=comment
             )

@@ -15,6 +15,7 @@ DATASET_HEADERS = ["id", "category", "difficulty", "question"]
 FEEDBACK_HEADERS = ["time (UTC)", "evaluation", "grade", "agree", "rating", "sentiment", "comment", "question"]
 BATCH_HEADERS = ["line", "question_id", "status", "score", "verdict", "answer", "feedback / error"]
 AGREE_CHOICES = ["Agree", "Disagree", "No opinion"]
+MAX_TABLE_ROWS = 500  # a browser table of a 10,000-row Hub dataset would only be slow
 
 
 def _md(text: str | None) -> str:
@@ -63,6 +64,20 @@ def for_client(value: Any) -> Any:
     return value
 
 
+def grading_status(settings: Settings, *, first: bool) -> str:
+    """What the progress indicator says while an answer is graded (the offline model loads on first use)."""
+    if first and settings.effective_judge_backend == "offline":
+        return "Loading the offline judge model (first grading only: a few seconds), then grading…"
+    return "Grading your answer…"
+
+
+def sentiment_status(*, loaded: bool) -> str:
+    """What the progress indicator says while feedback is recorded (the sentiment model loads on first use)."""
+    if loaded:
+        return "Reading the sentiment of your comment…"
+    return "Loading the sentiment model (first feedback only), then reading your comment…"
+
+
 # -- chat -----------------------------------------------------------------------------------------
 def question_message(item: QAItem) -> str:
     """The chatbot's message asking ``item``."""
@@ -107,9 +122,15 @@ def suggestion_markdown(item: QAItem | None) -> str:
 
 
 # -- dataset --------------------------------------------------------------------------------------
-def dataset_rows(items: Iterable[QAItem]) -> list[list[str]]:
-    """Rows of the dataset table (:data:`DATASET_HEADERS`)."""
-    return [[i.id, i.category, i.difficulty, i.question] for i in items]
+def dataset_rows(items: Sequence[QAItem]) -> list[list[str]]:
+    """Rows of the dataset table (:data:`DATASET_HEADERS`), at most :data:`MAX_TABLE_ROWS`."""
+    return [[i.id, i.category, i.difficulty, i.question] for i in items[:MAX_TABLE_ROWS]]
+
+
+def match_count(matches: int, total: int) -> str:
+    """The line above the dataset table: how many questions match, and how many are shown."""
+    shown = f" (showing the first {MAX_TABLE_ROWS}: search to narrow down)" if matches > MAX_TABLE_ROWS else ""
+    return f"{matches} of {total} questions match{shown}."
 
 
 def dataset_summary(dataset: Dataset, *, session: bool) -> str:
