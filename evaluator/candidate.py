@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import logging
 import threading
@@ -196,11 +197,12 @@ class LocalCandidate:
         self._gguf_file = gguf_file
         self._model: Any = None
         self._tokenizer: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one generation at a time
+        self._executor_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
 
     def _load(self) -> None:
-        """Dequantise the GGUF weights into a transformers model (about 15 s on 2 cores, once)."""
+        """Parse and dequantise the GGUF file into a transformers model (about 20 s on 2 cores, once)."""
         if self._model is not None:
             return
         folder = self._model_dir or smollm2_dir()
@@ -246,15 +248,19 @@ class LocalCandidate:
 
     async def aanswer(self, question: str) -> CandidateAnswer:
         """Answer in this candidate's own worker thread, so the event loop and shared pool stay free."""
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smollm2")
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smollm2")
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.answer, question)
 
     def close(self) -> None:
-        """Stop the worker thread (the loaded model stays for the next use)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-            self._executor = None
+        """Nothing to release per batch: the model and its thread stay for the next one (loading takes ~20 s)."""
+
+
+@functools.lru_cache(maxsize=1)
+def shared_local_candidate() -> LocalCandidate:
+    """The process-wide SmolLM2 candidate, so every batch (and app user) shares one loaded model."""
+    return LocalCandidate()
 
 
 def build_candidate(settings: Settings, name: str | None = None) -> Candidate | None:
@@ -263,5 +269,5 @@ def build_candidate(settings: Settings, name: str | None = None) -> Candidate | 
     if not name:
         return None
     if name.lower() in (LOCAL_SMOLLM2, "local"):
-        return LocalCandidate()
+        return shared_local_candidate()
     return OpenAICandidate.from_settings(settings, model=name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import dataclasses
 import importlib.util
@@ -19,7 +20,7 @@ import pytest
 
 from evaluator import cli
 from evaluator.batch import parse_batch, read_results, record_id, run_batch, write_results
-from evaluator.candidate import OpenAICandidate, build_candidate, smollm2_dir
+from evaluator.candidate import LocalCandidate, OpenAICandidate, build_candidate, smollm2_dir
 from evaluator.config import Settings
 from evaluator.errors import InputError
 from evaluator.service import Evaluator
@@ -319,13 +320,11 @@ def test_offline_judge_grades_in_chunks(settings: Settings, tmp_path: Path) -> N
 def test_local_smollm2_candidate_answers_one_question(settings: Settings) -> None:
     # Loading parses and dequantises the GGUF file (~20 s on 2 cores); then one short greedy answer (< 1 s).
     assert (smollm2_dir() / "SmolLM2-135M-Instruct.Q4_1.gguf").is_file()
-    candidate = build_candidate(settings, "local:smollm2")
-    assert candidate is not None and candidate.name == "local:smollm2"
-    candidate.max_new_tokens = 12
-    try:
-        reply = candidate.answer("What is the capital of France?")
-    finally:
-        candidate.close()
+    shared = build_candidate(settings, "local:smollm2")
+    assert isinstance(shared, LocalCandidate) and shared.name == "local:smollm2"
+    assert build_candidate(settings, "local:smollm2") is shared  # one model per process, loaded once
+    candidate = LocalCandidate(max_new_tokens=12)
+    reply = asyncio.run(candidate.aanswer("What is the capital of France?"))
     assert "paris" in reply.text.lower()
     assert 0 < reply.usage.completion_tokens <= 12 and reply.usage.cost_usd == 0
 
