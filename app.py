@@ -176,6 +176,8 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                     )
                     chat_qid = gr.Textbox(label="Question id (optional)", placeholder="e.g. stat-001")
                     next_btn = gr.Button("Next question")
+                # Progress and errors show here, so a failed action never hides the conversation.
+                chat_status = gr.Markdown(views.CHAT_HINT, elem_id="chat-status")
                 chatbot = gr.Chatbot(
                     label="Evaluator",
                     height=560,
@@ -186,7 +188,8 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                 with gr.Row():
                     answer_box = gr.Textbox(
                         placeholder="Your answer… (Enter sends, Shift+Enter for a new line)",
-                        lines=2,
+                        lines=1,
+                        max_lines=10,
                         show_label=False,
                         scale=5,
                         elem_id="answer-box",
@@ -201,7 +204,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                     with gr.Row():
                         free_btn = gr.Button("Grade", variant="primary")
                         use_btn = gr.Button("Use this question", visible=False)
-                    free_out = gr.Markdown()
+                    free_out = gr.Markdown(min_height=40)
 
             # -- Dataset ----------------------------------------------------------------------------
             with gr.Tab("Dataset", id="dataset"):
@@ -212,7 +215,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                     )
                     ds_cat = gr.Dropdown(views.choices(app_dataset.categories), value=views.ANY, label="Category")
                     ds_diff = gr.Dropdown(views.choices(app_dataset.difficulties), value=views.ANY, label="Difficulty")
-                ds_count = gr.Markdown(views.match_count(len(app_dataset), len(app_dataset)))
+                ds_count = gr.Markdown(views.match_count(len(app_dataset), len(app_dataset)), elem_id="dataset-count")
                 ds_table = gr.Dataframe(
                     headers=views.DATASET_HEADERS,
                     value=views.dataset_rows(app_dataset.items),
@@ -225,7 +228,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                     detail_qid = gr.Textbox(label="Question id", placeholder="select a row, or type an id", scale=3)
                     detail_btn = gr.Button("Show")
                     practice_btn = gr.Button("Practise it in the chat")
-                detail_md = gr.Markdown()
+                detail_md = gr.Markdown(min_height=40)
                 with gr.Accordion("Load another dataset (for this session)", open=False):
                     gr.Markdown(
                         "Upload JSON, JSONL or CSV with `id`, `question` and `reference` (optional `category`, "
@@ -238,7 +241,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                         hub_split = gr.Textbox(label="Split", value="train", scale=1)
                         hub_btn = gr.Button("Load from the Hub")
                     reset_btn = gr.Button("Back to the app's dataset")
-                    load_msg = gr.Markdown()
+                    load_msg = gr.Markdown(min_height=40)
 
             # -- Feedback ---------------------------------------------------------------------------
             with gr.Tab("Feedback", id="feedback"):
@@ -249,7 +252,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                     fb_rating = gr.Radio([1, 2, 3, 4, 5], label="Rate the grade (optional)")
                 fb_comment = gr.Textbox(label="Comment", lines=3, elem_id="feedback-comment")
                 fb_btn = gr.Button("Send feedback", variant="primary", elem_id="send-feedback")
-                fb_out = gr.Markdown(elem_id="feedback-result")
+                fb_out = gr.Markdown(min_height=40, elem_id="feedback-result")
                 with gr.Row():
                     gr.Markdown("### Recent feedback")
                     fb_refresh = gr.Button("Refresh", size="sm")
@@ -326,14 +329,12 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             difficulty: str,
             ds: Dataset | None,
             request: gr.Request,
-            progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio injects a progress bar)
         ):
             ev = session(ds)
             ev.check_answer(message)
             if not current:
                 raise InputError("There is no question to answer yet: press “Next question”.")
             limiter.check(_client(request))
-            progress(None, desc=views.grading_status(settings, first=not judge_warm.is_set()))
             record = _graded(ev.evaluate(message, question_id=current))
             judge_warm.set()
             history = [
@@ -342,17 +343,10 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                 {"role": "assistant", "content": views.grade_markdown(record)},
             ]
             history, current = ask(history, next_item(ev, category, difficulty, current))
-            return history, "", current, record, record.id, views.last_grade_markdown(record)
+            return history, "", current, record, record.id, views.last_grade_markdown(record), views.CHAT_HINT
 
         @_friendly
-        def on_free(
-            question: str,
-            reference: str,
-            answer: str,
-            ds: Dataset | None,
-            request: gr.Request,
-            progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio injects a progress bar)
-        ):
+        def on_free(question: str, reference: str, answer: str, ds: Dataset | None, request: gr.Request):
             ev = session(ds)
             ev.check_answer(answer)
             if not question.strip():
@@ -367,7 +361,6 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                     *[gr.skip()] * 3,
                 )
             limiter.check(_client(request))
-            progress(None, desc=views.grading_status(settings, first=not judge_warm.is_set()))
             record = _graded(ev.evaluate(answer, question=question, reference=reference))
             judge_warm.set()
             md = views.grade_markdown(record)
@@ -426,9 +419,8 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             return dataset_switched(ds, f"Loaded **{ds.name}**: {len(ds)} questions.")
 
         @_friendly
-        def on_hub(repo_id: str, split: str, request: gr.Request, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        def on_hub(repo_id: str, split: str, request: gr.Request):
             limiter.check(_client(request))
-            progress(None, desc=f"Loading {repo_id.strip()} from the Hugging Face Hub…")
             ds = evaluator.load_hub_dataset(repo_id, split=split)
             return dataset_switched(ds, f"Loaded **{ds.name}** from the Hub: {len(ds)} questions.")
 
@@ -443,10 +435,8 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             rating: int | None,
             comment: str,
             request: gr.Request,
-            progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio injects a progress bar)
         ):
             limiter.check(_client(request))
-            progress(None, desc=views.sentiment_status(loaded=evaluator.sentiment.loaded_backend is not None))
             record = evaluator.submit_feedback(
                 eval_id, agree=views.agree_value(agree), rating=int(rating) if rating else None, comment=comment
             )
@@ -502,46 +492,66 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             )
 
         # ============================== wiring ==============================
+        # Progress and errors are shown on one status component per area (show_progress_on): by default
+        # Gradio covers every output with them, which would hide the conversation and the user's input.
+        # Slow actions (the first grading or feedback loads a model; the Hub) first write what is happening into
+        # their status line, instantly (quiet), then run; a failure is a toast, and clears the line.
         private: dict[str, Any] = {"api_visibility": "private"}
-        demo.load(start, [session_ds], [chatbot, current_q], **private)
+        quiet: dict[str, Any] = {**private, "queue": False, "show_progress": "hidden"}
+        chat_ui = {**private, "show_progress_on": [chat_status]}
+
+        def grading_notice() -> str:
+            return views.grading_status(settings, first=not judge_warm.is_set())
+
+        def feedback_notice() -> str:
+            return views.sentiment_status(loaded=evaluator.sentiment.loaded_backend is not None)
+
+        def hub_notice(repo_id: str) -> str:
+            return f"Loading `{repo_id.strip()}` from the Hugging Face Hub…"
+
+        demo.load(start, [session_ds], [chatbot, current_q], **chat_ui)
         demo.load(on_recent, None, [fb_table], **private)
 
-        next_event = {"fn": on_next, "outputs": [chatbot, current_q, chat_qid], **private}
         next_inputs = [chat_cat, chat_diff, chat_qid, chatbot, current_q, session_ds]
-        next_btn.click(inputs=next_inputs, **next_event)
-        chat_qid.submit(inputs=next_inputs, **next_event)
+        for trigger in (next_btn.click, chat_qid.submit):
+            trigger(on_next, next_inputs, [chatbot, current_q, chat_qid], **chat_ui)
 
-        answer_outputs = [chatbot, answer_box, current_q, last_eval, fb_eval_id, fb_last]
+        answer_outputs = [chatbot, answer_box, current_q, last_eval, fb_eval_id, fb_last, chat_status]
         answer_inputs = [answer_box, chatbot, current_q, chat_cat, chat_diff, session_ds]
-        send_btn.click(on_answer, answer_inputs, answer_outputs, **private)
-        answer_box.submit(on_answer, answer_inputs, answer_outputs, **private)
+        for trigger in (send_btn.click, answer_box.submit):
+            trigger(grading_notice, None, chat_status, **quiet).then(
+                on_answer, answer_inputs, answer_outputs, **chat_ui
+            ).failure(lambda: views.CHAT_HINT, None, chat_status, **quiet)
 
-        free_btn.click(
-            on_free,
-            [free_q, free_ref, free_ans, session_ds],
-            [free_out, use_btn, suggested, last_eval, fb_eval_id, fb_last],
-            **private,
-        )
-        use_btn.click(on_use_suggestion, [suggested, session_ds], [free_q, free_ref, use_btn, free_out], **private)
+        free_outputs = [free_out, use_btn, suggested, last_eval, fb_eval_id, fb_last]
+        free_btn.click(grading_notice, None, free_out, **quiet).then(
+            on_free, [free_q, free_ref, free_ans, session_ds], free_outputs, **private, show_progress_on=[free_out]
+        ).failure(lambda: "", None, free_out, **quiet)
+        use_btn.click(on_use_suggestion, [suggested, session_ds], [free_q, free_ref, use_btn, free_out], **quiet)
 
         search_inputs = [search_box, ds_cat, ds_diff, session_ds]
         for trigger in (search_box.submit, ds_cat.change, ds_diff.change):
-            trigger(on_search, search_inputs, [ds_table, ds_count], **private)
-        ds_table.select(on_select, [session_ds], [detail_qid, detail_md], **private)
-        detail_btn.click(on_detail, [detail_qid, session_ds], [detail_md], **private)
-        detail_qid.submit(on_detail, [detail_qid, session_ds], [detail_md], **private)
-        practice_btn.click(on_practice, [detail_qid, chatbot, session_ds], [chatbot, current_q, tabs], **private)
+            trigger(on_search, search_inputs, [ds_table, ds_count], **private, show_progress_on=[ds_count])
+        detail_ui = {**private, "show_progress_on": [detail_md]}
+        ds_table.select(on_select, [session_ds], [detail_qid, detail_md], **detail_ui)
+        for trigger in (detail_btn.click, detail_qid.submit):
+            trigger(on_detail, [detail_qid, session_ds], [detail_md], **detail_ui)
+        practice_btn.click(on_practice, [detail_qid, chatbot, session_ds], [chatbot, current_q, tabs], **detail_ui)
 
         switched = [session_ds, ds_summary, ds_table, ds_count, ds_cat, ds_diff, chat_cat, chat_diff]
         switched += [chatbot, current_q, load_msg]
         # Public: a gradio_client session can load its own dataset for /run_batch (the JSON endpoints use the app's).
-        upload.upload(on_upload, [upload], switched, api_name="load_dataset")
-        hub_btn.click(on_hub, [hub_id, hub_split], switched, api_name="load_hub_dataset")
-        reset_btn.click(on_reset, None, switched, **private)
+        load_ui = {"show_progress_on": [load_msg]}
+        upload.upload(on_upload, [upload], switched, api_name="load_dataset", **load_ui)
+        hub_btn.click(hub_notice, [hub_id], load_msg, **quiet).then(
+            on_hub, [hub_id, hub_split], switched, api_name="load_hub_dataset", **load_ui
+        ).failure(lambda: "", None, load_msg, **quiet)
+        reset_btn.click(on_reset, None, switched, **private, **load_ui)
 
-        fb_btn.click(
-            on_feedback, [fb_eval_id, fb_agree, fb_rating, fb_comment], [fb_out, fb_table, fb_comment], **private
-        )
+        fb_inputs = [fb_eval_id, fb_agree, fb_rating, fb_comment]
+        fb_btn.click(feedback_notice, None, fb_out, **quiet).then(
+            on_feedback, fb_inputs, [fb_out, fb_table, fb_comment], **private, show_progress_on=[fb_out]
+        ).failure(lambda: "", None, fb_out, **quiet)
         fb_refresh.click(on_recent, None, [fb_table], **private)
 
         batch_btn.click(

@@ -15,6 +15,10 @@ DATASET_HEADERS = ["id", "category", "difficulty", "question"]
 FEEDBACK_HEADERS = ["time (UTC)", "evaluation", "grade", "agree", "rating", "sentiment", "comment", "question"]
 BATCH_HEADERS = ["line", "question_id", "status", "score", "verdict", "answer", "feedback / error"]
 AGREE_CHOICES = ["Agree", "Disagree", "No opinion"]
+CHAT_HINT = (
+    "The grade appears in the chat, then the next question. **Next question** skips; the category, difficulty "
+    "or id above choose what comes next."
+)
 MAX_TABLE_ROWS = 500  # a browser table of a 10,000-row Hub dataset would only be slow
 
 

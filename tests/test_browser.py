@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from evaluator.config import Settings
 from tests.conftest import DATA_PATH, ROOT
@@ -36,8 +37,6 @@ def browser() -> Iterator[Any]:
         if os.environ.get("REQUIRE_BROWSER") == "1":
             pytest.fail(f"REQUIRE_BROWSER=1 but {CHROMIUM} is missing (apt-get install chromium)")
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
@@ -104,7 +103,7 @@ def test_chat_grade_then_feedback_with_sentiment(browser: Any, served: ServedApp
         page.locator("#feedback-comment textarea").fill("Great explanation, fair and really helpful. Thanks!")
         page.locator("#send-feedback").click()
         result = page.locator("#feedback-result")
-        result.get_by_text("Sentiment of your comment").wait_for()
+        result.get_by_text("Thank you!").wait_for()
         assert "positive" in result.inner_text()
         page.locator("#feedback-table").get_by_text("Great explanation, fair and really helpful").filter(
             visible=True
@@ -115,7 +114,9 @@ def test_chat_grade_then_feedback_with_sentiment(browser: Any, served: ServedApp
         page.get_by_role("tab", name="Dataset").click()
         page.get_by_role("textbox", name="Search").fill("median")
         page.get_by_role("textbox", name="Search").press("Enter")
-        page.get_by_text("questions match").wait_for()
+        total = len(served.evaluator.dataset)
+        expect(page.locator("#dataset-count")).not_to_contain_text(f"{total} of {total}")
+        assert "stat-001" in page.locator("#dataset-table").inner_text()
         page.locator("#dataset-table").get_by_text("stat-001").filter(visible=True).first.click()
         page.get_by_text("History: 1 evaluation(s)").wait_for()
         page.screenshot(path=str(shots / "dataset.png"), full_page=True)
