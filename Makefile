@@ -24,10 +24,10 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
+	$(PY) -m ruff format --check app.py evaluator tests bench
 
 format: $(STAMP)
-	$(PY) -m ruff format .
+	$(PY) -m ruff format app.py evaluator tests bench
 	$(PY) -m ruff check --fix .
 
 bench: $(STAMP)
