@@ -22,7 +22,7 @@ from typing import Any
 import gradio as gr
 
 from evaluator import views
-from evaluator.batch import BatchItem, parse_batch, run_batch, write_results
+from evaluator.batch import BatchItem, dataset_items, parse_batch, run_batch, write_results
 from evaluator.candidate import build_candidate
 from evaluator.config import load_settings
 from evaluator.dataset import Dataset, QAItem, load_dataset
@@ -85,23 +85,6 @@ def _graded(record: EvaluationRecord) -> EvaluationRecord:
     return record
 
 
-def _dataset_items(dataset: Dataset, limit: int) -> list[BatchItem]:
-    """The first ``limit`` dataset questions as batch items without answers (a candidate model answers them)."""
-    return [
-        BatchItem(
-            key=item.id,
-            line=n,
-            question=item.question,
-            reference=item.reference,
-            answer=None,
-            question_id=item.id,
-            category=item.category,
-            difficulty=item.difficulty,
-        )
-        for n, item in enumerate(dataset.items[:limit], 1)
-    ]
-
-
 def _stream_batch(
     evaluator: Evaluator, items: list[BatchItem], **kwargs: Any
 ) -> Iterator[tuple[int, int, list[dict[str, Any]], Any]]:
@@ -138,7 +121,7 @@ def _stream_batch(
 
 
 def build_demo(evaluator: Evaluator) -> gr.Blocks:
-    """The app's Blocks: chat evaluation, dataset, feedback and batch tabs, and a named API endpoint per action."""
+    """The app's Blocks: chat, dataset, feedback, batch and dashboard tabs, and a named API endpoint per action."""
     settings = evaluator.settings
     limiter = RateLimiter(settings.rate_limit_per_minute)
     judge_warm = threading.Event()  # set after the first grading: the offline judge's model is loaded by then
@@ -297,6 +280,70 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                     csv_dl = gr.DownloadButton("Download CSV", value=None)
                     jsonl_dl = gr.DownloadButton("Download JSONL", value=None)
 
+            # -- Dashboard --------------------------------------------------------------------------
+            # Filled when the tab is selected and on Refresh: the log's running totals make that cheap.
+            with gr.Tab("Dashboard", id="dashboard") as dash_tab:
+                with gr.Row():
+                    dash_head = gr.Markdown("Reading the evaluation log…", elem_id="dashboard-headline", scale=5)
+                    dash_refresh = gr.Button("Refresh", size="sm", scale=0, min_width=100)
+                hidden: dict[str, Any] = {"visible": False, "height": 260}
+                counts: dict[str, Any] = {**hidden, "y": "evaluations", "y_lim": [0, None]}
+                with gr.Row():
+                    dash_scores = gr.BarPlot(
+                        x="score",
+                        title="Score distribution",
+                        sort=views.SCORE_BINS,
+                        elem_id="dashboard-scores",
+                        **counts,
+                    )
+                    dash_cats = gr.BarPlot(
+                        x="category",
+                        y="mean score",
+                        title="Mean score per category",
+                        sort="-y",
+                        y_lim=[0, 10],
+                        x_label_angle=-25,
+                        tooltip=["category", "mean score", "evaluations"],
+                        **hidden,
+                    )
+                with gr.Row():
+                    dash_days = gr.LinePlot(
+                        x="date",
+                        y="mean score",
+                        title="Mean score per day (UTC)",
+                        y_lim=[0, 10],
+                        tooltip=["date", "mean score", "evaluations"],
+                        **hidden,
+                    )
+                    dash_counts = gr.BarPlot(x="day", title="Graded evaluations per day (UTC)", **counts)
+                with gr.Row():
+                    dash_agree = gr.BarPlot(
+                        x="grade",
+                        y="agreement %",
+                        title="Judge/human agreement (share of rated feedback)",
+                        sort=views.VERDICT_ORDER,
+                        y_lim=[0, 100],
+                        tooltip=["grade", "agreement %", "rated"],
+                        **hidden,
+                    )
+                    dash_sentiment = gr.BarPlot(
+                        x="sentiment",
+                        y="share %",
+                        color="sentiment",
+                        color_map=views.SENTIMENT_COLORS,
+                        colors_in_legend=[],
+                        sort=list(views.SENTIMENT_COLORS),
+                        title="Sentiment of feedback comments",
+                        y_lim=[0, 100],
+                        tooltip=["sentiment", "share %", "feedback"],
+                        **hidden,
+                    )
+                with gr.Row():
+                    dash_verdicts = gr.BarPlot(
+                        x="verdict", title="Verdicts", sort=list(views.VERDICT_ORDER[1:]), **counts
+                    )
+                    dash_judges = gr.BarPlot(x="judge", title="Evaluations by judge backend", **counts)
+
         # ============================== handlers (UI) ==============================
         def ask(history: list, item: QAItem) -> tuple[list, str]:
             return [*history, {"role": "assistant", "content": views.question_message(item)}], item.id
@@ -447,6 +494,22 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             return views.feedback_rows(evaluator.recent_feedback(20))
 
         @_friendly
+        def on_dashboard():
+            data = views.dashboard_data(evaluator.log.aggregate())
+            days = views.days_frame(data)
+            frames = [
+                views.score_frame(data),
+                views.category_frame(data),
+                days,
+                days,
+                views.agreement_frame(data),
+                views.sentiment_frame(data),
+                views.verdict_frame(data),
+                views.backend_frame(data),
+            ]
+            return views.dashboard_headline(data), *[gr.update(value=f, visible=len(f) > 0) for f in frames]
+
+        @_friendly
         def on_batch(
             mode: str,
             path: str | None,
@@ -462,7 +525,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             if mode == MODE_CANDIDATE:
                 if not candidate_name:
                     raise InputError("Name the candidate model that should answer the questions (or local:smollm2).")
-                items, errors = _dataset_items(ev.dataset, int(limit or 1)), []
+                items, errors = dataset_items(ev.dataset, int(limit or 1)), []
             else:
                 if not path:
                     raise InputError("Upload a JSONL or CSV file of answers first.")
@@ -562,6 +625,11 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             concurrency_limit=1,
         )
 
+        dash_outputs = [dash_head, dash_scores, dash_cats, dash_days, dash_counts, dash_agree, dash_sentiment]
+        dash_outputs += [dash_verdicts, dash_judges]
+        for trigger in (dash_tab.select, dash_refresh.click):
+            trigger(on_dashboard, None, dash_outputs, **private, show_progress_on=[dash_head])
+
         # ============================== JSON API (gradio_client) ==============================
         @_friendly
         def next_question(category: str = "", difficulty: str = "", question_id: str = "") -> dict[str, str]:
@@ -622,6 +690,11 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             return evaluator.recent_feedback(max(1, min(int(limit), 200)))
 
         @_friendly
+        def dashboard() -> dict[str, Any]:
+            """The log's aggregate (scores, days, categories, agreement, sentiment, tokens, cost) and its rates."""
+            return views.dashboard_data(evaluator.log.aggregate())
+
+        @_friendly
         def health() -> dict[str, Any]:
             """Judge, sentiment, log and dataset status (no secrets): ``/healthz`` with ``path`` keys named ``file``."""
             return views.for_client(evaluator.health())
@@ -634,6 +707,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             question_detail,
             submit_feedback,
             recent_feedback,
+            dashboard,
             health,
         ):
             gr.api(fn, api_name=fn.__name__)

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .dataset import _cell
+from .dataset import Dataset, _cell
 from .errors import CandidateError, EvaluatorError, InputError
 from .models import VERDICTS, EvaluationRecord, GradeRequest, JudgeResult, Usage, new_id
 
@@ -313,6 +313,27 @@ def parse_batch(
     if not items and not errors:
         errors.append("line 1: the batch file has no rows")
     return ParsedBatch(items=items, errors=errors)
+
+
+def dataset_items(dataset: Dataset, limit: int | None = None) -> list[BatchItem]:
+    """The first ``limit`` questions of ``dataset`` (all of them for None) as items a candidate model answers.
+
+    Items have no answer and are keyed by question id, so a re-run of the same job skips those already graded.
+    """
+    chosen = dataset.items if limit is None else dataset.items[: max(0, limit)]
+    return [
+        BatchItem(
+            key=item.id,
+            line=n,
+            question=item.question,
+            reference=item.reference,
+            answer=None,
+            question_id=item.id,
+            category=item.category,
+            difficulty=item.difficulty,
+        )
+        for n, item in enumerate(chosen, 1)
+    ]
 
 
 # -- results rows and files -----------------------------------------------------------------------

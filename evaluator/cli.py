@@ -95,6 +95,18 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
     return 1 if summary.failed or parsed.errors else 0
 
 
+def cmd_stats(evaluator: Evaluator, args: argparse.Namespace) -> int:
+    """Print the dashboard's figures over the whole evaluation log (local files and, when synced, the Hub's)."""
+    from . import views
+
+    log = evaluator.log
+    if log.hub is not None and not log.hub.wait_ready(timeout=log.hub.timeout):
+        print("warning: the Hub log repo is not reachable; these figures cover the local log only", file=sys.stderr)
+    data = views.dashboard_data(log.aggregate())
+    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else views.stats_text(data))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="python -m evaluator", description=__doc__)
@@ -131,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--job-id", help="batch id in the log (default: derived from the output path)")
     bt.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     bt.set_defaults(func=cmd_batch)
+
+    st = sub.add_parser("stats", help="the dashboard's figures over the evaluation log (LOG_PATH)")
+    st.add_argument("--json", action="store_true", help="print them as JSON (what the app's /dashboard returns)")
+    st.set_defaults(func=cmd_stats)
     return parser
 
 

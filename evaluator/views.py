@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 from .config import Settings
 from .dataset import Dataset, QAItem
-from .models import CRITERIA, EvaluationRecord, FeedbackRecord
+from .models import CRITERIA, VERDICTS, EvaluationRecord, FeedbackRecord
 
 ANY = "Any"  # the dropdown choice that means "no filter"
 DATASET_HEADERS = ["id", "category", "difficulty", "question"]
@@ -32,8 +32,8 @@ def _short(text: str | None, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _score(score: float | None) -> str:
-    return "n/a" if score is None else f"{score:.1f}"
+def _score(score: float | None, digits: int = 1) -> str:
+    return "n/a" if score is None else f"{score:.{digits}f}"
 
 
 def choices(values: Iterable[str]) -> list[str]:
@@ -255,3 +255,179 @@ def batch_summary_markdown(summary_text: str, errors: Sequence[str]) -> str:
         if len(errors) > 20:
             parts.append(f"- … and {len(errors) - 20} more")
     return "\n".join(parts)
+
+
+# -- dashboard ------------------------------------------------------------------------------------
+NO_EVALUATIONS = (
+    "**No evaluations yet.** Grade an answer in the *Chat evaluation* tab, through the API or with a batch, "
+    "and the charts appear here."
+)
+SCORE_BINS = [f"{i}–{i + 1}" for i in range(10)] + ["10"]  # the labels of EvalLog's 11-bin score histogram
+VERDICT_ORDER = ["all grades", *VERDICTS]
+SENTIMENT_COLORS = {"positive": "#22c55e", "neutral": "#9ca3af", "negative": "#ef4444"}
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _pct(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{100 * rate:.1f}%".replace(".0%", "%")
+
+
+def _usd(amount: float) -> str:
+    if not amount:
+        return "$0"
+    return f"${amount:.4f}" if amount >= 0.01 else f"${amount:.6f}"
+
+
+def _category(name: str) -> str:
+    """A category of the aggregate as shown ("none" there is a free-form question's)."""
+    return "(no category)" if name == "none" else name
+
+
+def _frame(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Any:
+    """A pandas DataFrame (what Gradio's native plots take); pandas is imported only when a plot is drawn."""
+    import pandas as pd
+
+    return pd.DataFrame(list(rows), columns=list(columns))
+
+
+def dashboard_data(aggregate: Mapping[str, Any]) -> dict[str, Any]:
+    """``EvalLog.aggregate()`` plus its rates per evaluation: what ``/dashboard`` and ``stats --json`` return."""
+    n = aggregate["evaluations"]
+    return {
+        **aggregate,
+        "rates": {
+            "error_rate": _ratio(aggregate["errors"], n),
+            "cache_hit_rate": _ratio(aggregate["cache_hits"], n),
+            "tokens_per_evaluation": round(aggregate["tokens"]["total"] / n, 1) if n else None,
+            "cost_per_evaluation_usd": round(aggregate["cost_usd"] / n, 8) if n else None,
+        },
+    }
+
+
+def dashboard_headline(data: Mapping[str, Any]) -> str:
+    """The dashboard's Markdown headline: evaluations, mean score, cost and agreement, then the other figures."""
+    n, rates, agreement = data["evaluations"], data["rates"], data["agreement"]
+    damaged = data["damaged_lines"]
+    damage = f"\n\n⚠️ {damaged} damaged log line(s) were skipped." if damaged else ""
+    if not n:
+        return NO_EVALUATIONS + damage
+    rated = agreement["rated"]
+    agree = f"{agreement['agree']} of {rated} rated feedback agree with the grade" if rated else "no ratings yet"
+    ratings = data["ratings"]
+    rating = f", mean rating {ratings['mean']:.1f}/5" if ratings["count"] else ""
+    judges = ", ".join(f"{_md(k)} {v}" for k, v in data["backends"].items())
+    return "\n".join(
+        [
+            f"### {n} evaluations · mean score {_score(data['mean_score'])}/10 · cost {_usd(data['cost_usd'])} · "
+            f"agreement {_pct(agreement['rate'])}",
+            "",
+            f"Judge/human agreement: {agree} · {data['feedback']} feedback{rating}",
+            "",
+            f"{data['ok']} graded, {data['errors']} failed (error rate {_pct(rates['error_rate'])}) · "
+            f"cache hits {data['cache_hits']} ({_pct(rates['cache_hit_rate'])}) · "
+            f"{data['tokens']['total']:,} tokens ({rates['tokens_per_evaluation']:g} per evaluation), "
+            f"{_usd(rates['cost_per_evaluation_usd'])} per evaluation · judges: {judges} · "
+            f"{damaged} damaged log lines",
+        ]
+    )
+
+
+def score_frame(data: Mapping[str, Any]) -> Any:
+    """Score distribution: ``score`` bin label (:data:`SCORE_BINS`) and ``evaluations`` in it (empty: none graded)."""
+    rows = list(zip(SCORE_BINS, data["score_histogram"], strict=True)) if data["ok"] else []
+    return _frame(["score", "evaluations"], rows)
+
+
+def verdict_frame(data: Mapping[str, Any]) -> Any:
+    """Graded ``evaluations`` per ``verdict`` (empty: none graded)."""
+    return _frame(["verdict", "evaluations"], list(data["verdicts"].items()) if data["ok"] else [])
+
+
+def days_frame(data: Mapping[str, Any]) -> Any:
+    """Scores over time: ``date`` (UTC, datetime), ``day`` (its ``YYYY-MM-DD`` label), ``mean score``, ``evaluations``.
+
+    ``evaluations`` counts the graded ones; a line plots over ``date``, bars (one per day) over ``day``.
+    """
+    import pandas as pd
+
+    days = [d for d in data["scores_by_day"] if d["date"] != "unknown"]
+    rows = [(d["date"], d["date"], d["mean_score"], d["count"]) for d in days]
+    frame = _frame(["date", "day", "mean score", "evaluations"], rows)
+    frame["date"] = pd.to_datetime(frame["date"], format="%Y-%m-%d")
+    return frame
+
+
+def category_frame(data: Mapping[str, Any]) -> Any:
+    """Per-category mean score and graded ``evaluations`` (free-form questions under "(no category)")."""
+    rows = [(_category(name), c["mean_score"], c["count"]) for name, c in data["categories"].items()]
+    return _frame(["category", "mean score", "evaluations"], rows)
+
+
+def agreement_frame(data: Mapping[str, Any]) -> Any:
+    """Judge/human agreement in % of rated feedback: over all grades, then per verdict (rows with ratings only)."""
+    a = data["agreement"]
+    cells = [("all grades", a), *a["by_verdict"].items()]
+    rows = [(name, round(100 * c["agree"] / c["rated"], 1), c["rated"]) for name, c in cells if c["rated"]]
+    return _frame(["grade", "agreement %", "rated"], rows)
+
+
+def sentiment_frame(data: Mapping[str, Any]) -> Any:
+    """Sentiment of feedback comments: ``sentiment`` label, its ``share %`` and ``feedback`` count."""
+    s = data["sentiment"]
+    order = {label: n for n, label in enumerate(SENTIMENT_COLORS)}
+    labels = sorted(s["counts"], key=lambda k: (order.get(k, len(order)), k))
+    rows = [(label, round(100 * s["share"][label], 1), s["counts"][label]) for label in labels]
+    return _frame(["sentiment", "share %", "feedback"], rows)
+
+
+def backend_frame(data: Mapping[str, Any]) -> Any:
+    """Evaluations per judge backend."""
+    return _frame(["judge", "evaluations"], list(data["backends"].items()))
+
+
+def stats_text(data: Mapping[str, Any]) -> str:
+    """The dashboard as plain text for a terminal (``python -m evaluator stats``)."""
+    n, rates, a = data["evaluations"], data["rates"], data["agreement"]
+    lines = [
+        f"Evaluations: {n} ({data['ok']} graded, {data['errors']} failed: error rate {_pct(rates['error_rate'])})   "
+        f"Feedback: {data['feedback']}   Damaged log lines: {data['damaged_lines']}"
+    ]
+    if not n:
+        lines.append("No evaluations yet.")
+        return "\n".join(lines)
+    histogram = " ".join(f"{label}:{count}" for label, count in zip(SCORE_BINS, data["score_histogram"], strict=True))
+    lines += [
+        f"Mean score: {_score(data['mean_score'], 2)}/10",
+        f"Score distribution: {histogram}",
+        "Verdicts: " + ", ".join(f"{v} {c}" for v, c in data["verdicts"].items()),
+        "Per category: "
+        + ", ".join(
+            f"{_category(k)} {_score(c['mean_score'], 2)} (n={c['count']})" for k, c in data["categories"].items()
+        ),
+        "Per day: "
+        + ", ".join(f"{d['date']} {_score(d['mean_score'], 2)} (n={d['count']})" for d in data["scores_by_day"]),
+    ]
+    by_verdict = ", ".join(f"{v} {_pct(c['rate'])} of {c['rated']}" for v, c in a["by_verdict"].items() if c["rated"])
+    lines.append(
+        f"Judge/human agreement: {_pct(a['rate'])} ({a['agree']} of {a['rated']} rated)"
+        + (f"; {by_verdict}" if by_verdict else "")
+    )
+    ratings, s = data["ratings"], data["sentiment"]
+    if ratings["count"]:
+        lines.append(f"Ratings: {ratings['count']}, mean {ratings['mean']:.2f}/5")
+    if s["counts"]:
+        lines.append(
+            "Sentiment: " + ", ".join(f"{k} {_pct(s['share'][k])} ({c})" for k, c in sorted(s["counts"].items()))
+        )
+    t = data["tokens"]
+    lines += [
+        f"Tokens: {t['total']:,} (prompt {t['prompt']:,}, completion {t['completion']:,}), "
+        f"{rates['tokens_per_evaluation']:g} per evaluation",
+        f"Cost: {_usd(data['cost_usd'])}, {_usd(rates['cost_per_evaluation_usd'])} per evaluation",
+        f"Cache hits: {data['cache_hits']} ({_pct(rates['cache_hit_rate'])})",
+        "Judge backends: " + ", ".join(f"{k} {v}" for k, v in data["backends"].items()),
+    ]
+    return "\n".join(lines)

@@ -102,6 +102,7 @@ def test_every_action_has_a_named_endpoint(client: Client) -> None:
         "/load_dataset",
         "/load_hub_dataset",
         "/health",
+        "/dashboard",
     }
     assert expected <= endpoints
 
@@ -216,6 +217,28 @@ def test_feedback_gets_its_sentiment_and_is_listed(client: Client) -> None:
         client.predict(graded["id"], "Fine.", None, 7, api_name="/submit_feedback")
     with pytest.raises(AppError, match="comment is empty"):
         client.predict(graded["id"], "  ", api_name="/submit_feedback")
+
+
+def test_dashboard_counts_an_evaluation_and_its_feedback(client: Client) -> None:
+    before = client.predict(api_name="/dashboard")
+    graded = client.predict("stat-2", "It measures how spread out values are around the mean.", api_name="/evaluate")
+    client.predict(graded["id"], "I agree, a fair and helpful grade.", True, 5, api_name="/submit_feedback")
+    after = client.predict(api_name="/dashboard")
+
+    assert after["evaluations"] == before["evaluations"] + 1 and after["ok"] == before["ok"] + 1
+    assert after["feedback"] == before["feedback"] + 1
+    assert (
+        after["categories"]["Statistics"]["count"] == before["categories"].get("Statistics", {"count": 0})["count"] + 1
+    )
+    tokens = graded["prompt_tokens"] + graded["completion_tokens"]
+    assert after["tokens"]["total"] == before["tokens"]["total"] + tokens
+    agreement, earlier = after["agreement"], before["agreement"]
+    assert (agreement["rated"], agreement["agree"]) == (earlier["rated"] + 1, earlier["agree"] + 1)
+    verdict = graded["verdict"]
+    assert agreement["by_verdict"][verdict]["agree"] == earlier["by_verdict"][verdict]["agree"] + 1
+    assert agreement["rate"] == round(agreement["agree"] / agreement["rated"], 4)
+    assert after["rates"]["error_rate"] == round(after["errors"] / after["evaluations"], 4)
+    assert SECRET not in json.dumps(after)
 
 
 def test_batch_upload_streams_results_and_offers_downloads(tmp_path: Path, client: Client) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from evaluator import cli
-from evaluator.batch import parse_batch, read_results, record_id, run_batch, write_results
+from evaluator.batch import dataset_items, parse_batch, read_results, record_id, run_batch, write_results
 from evaluator.candidate import LocalCandidate, OpenAICandidate, build_candidate, smollm2_dir
 from evaluator.config import Settings
 from evaluator.errors import InputError
@@ -391,3 +391,13 @@ def test_cli_batch_end_to_end(
 
     assert cli.main(["batch", str(tmp_path / "absent.jsonl"), "-o", str(tmp_path / "x.jsonl")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_dataset_items_are_the_first_questions_for_a_candidate(settings: Settings) -> None:
+    dataset = Evaluator(settings).dataset
+    items = dataset_items(dataset, 3)
+    assert [(i.key, i.line, i.question, i.reference) for i in items] == [
+        (q.id, n, q.question, q.reference) for n, q in enumerate(dataset.items[:3], 1)
+    ]
+    assert all(i.answer is None and i.question_id == i.key for i in items)
+    assert len(dataset_items(dataset)) == len(dataset)

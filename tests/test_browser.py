@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from evaluator.config import Settings
+from evaluator.models import EvaluationRecord, GradeRequest
 from tests.conftest import DATA_PATH, ROOT
 from tests.served_app import ServedApp
 
@@ -45,10 +47,8 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
-    folder = tmp_path_factory.mktemp("browser")
-    settings = Settings(
+def _offline_settings(folder: Path) -> Settings:
+    return Settings(
         data_path=DATA_PATH,
         log_path=folder / "logs" / "evaluations_log.jsonl",
         cache_path=folder / "judge_cache.sqlite",
@@ -56,7 +56,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
         sentiment_model_name="",  # VADER: no model download
         rate_limit_per_minute=0,
     )
-    with ServedApp(settings) as app:
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
+    with ServedApp(_offline_settings(tmp_path_factory.mktemp("browser"))) as app:
         yield app
 
 
@@ -136,3 +140,75 @@ def test_chat_grade_then_feedback_with_sentiment(browser: Any, served: ServedApp
         page.screenshot(path=str(shots / "batch.png"), full_page=True)
     finally:
         page.close()
+
+
+def _a_week_of_use(app: ServedApp) -> list[EvaluationRecord]:
+    """Real offline gradings of good, partial and wrong answers to 35 dataset questions, spread over the last week."""
+    ev = app.evaluator
+    items = ev.dataset.items[::4][:35]
+    answers = [
+        item.reference if n % 3 == 0 else " ".join(item.reference.split()[:8]) if n % 3 == 1 else "No idea, sorry."
+        for n, item in enumerate(items)
+    ]
+    results = ev.judge.grade_many(
+        [
+            GradeRequest(question=i.question, reference=i.reference, answer=a)
+            for i, a in zip(items, answers, strict=True)
+        ]
+    )
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    records = []
+    for n, (item, answer, result) in enumerate(zip(items, answers, results, strict=True)):
+        when = today - timedelta(days=6 - n % 7 if n % 5 else 0, minutes=n)  # busier today
+        record = EvaluationRecord(
+            question_id=item.id,
+            question=item.question,
+            reference=item.reference,
+            answer=answer,
+            result=result,
+            category=item.category,
+            difficulty=item.difficulty,
+            source="batch",
+            timestamp=when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        )
+        ev.record(record)
+        records.append(record)
+    return records
+
+
+def test_dashboard_shows_the_log(browser: Any, tmp_path: Path, shots: Path) -> None:
+    with ServedApp(_offline_settings(tmp_path)) as app:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        try:
+            page.goto(app.url)
+            page.get_by_role("tab", name="Dashboard").click()
+            headline = page.locator("#dashboard-headline")
+            expect(headline).to_contain_text("No evaluations yet", timeout=GRADE_TIMEOUT_MS)
+            expect(page.locator("#dashboard-scores")).to_be_hidden()
+
+            records = _a_week_of_use(app)
+            comments = [
+                (True, 5, "Fair grade, the feedback was clear and helpful."),
+                (False, 2, "Too harsh: my answer covered the main point, this grade is wrong."),
+                (True, 4, "Good explanation of what I missed, thanks!"),
+                (None, None, "I answered from memory."),
+            ]
+            for n, record in enumerate(records[:16]):
+                agree, rating, comment = comments[n % len(comments)]
+                app.evaluator.submit_feedback(record.id, agree=agree, rating=rating, comment=comment)
+
+            # Selecting the tab again reads the log again.
+            page.get_by_role("tab", name="Batch").click()
+            page.get_by_role("tab", name="Dashboard").click()
+            expect(headline).to_contain_text(f"{len(records)} evaluations · mean score", timeout=GRADE_TIMEOUT_MS)
+            expect(headline).to_contain_text("16 feedback")
+            expect(page.locator("#dashboard-scores canvas, #dashboard-scores svg").first).to_be_visible()
+            expect(page.get_by_text("Judge/human agreement (share of rated feedback)")).to_be_visible()
+
+            # Refresh picks up what arrived meanwhile.
+            app.evaluator.submit_feedback(records[-1].id, agree=True, comment="Spot on.")
+            page.get_by_role("button", name="Refresh").click()
+            expect(headline).to_contain_text("17 feedback")
+            page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+        finally:
+            page.close()

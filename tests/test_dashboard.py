@@ -1,0 +1,194 @@
+"""The dashboard's figures: a log filled with real records, read back as plots, a headline and `stats` output.
+
+Every expected number below was computed by hand from the records in ``filled_log``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evaluator import cli, views
+from evaluator.log import EvalLog
+from evaluator.models import EvaluationRecord, FeedbackRecord, Grade, JudgeResult, Sentiment, Usage, verdict_for
+
+CRITERIA = {"correctness": 3, "completeness": 3, "relevance": 3, "clarity": 3}
+
+
+def _evaluation(
+    timestamp: str,
+    *,
+    score: float | None,
+    category: str | None,
+    backend: str = "openai",
+    usage: Usage = Usage(),  # noqa: B008 (frozen)
+    cache_hit: bool = False,
+) -> EvaluationRecord:
+    if score is None:
+        result = JudgeResult("error", backend, "gpt-4o-mini", "v1", error="timed out", usage=usage)
+    else:
+        grade = Grade(score=score, verdict=verdict_for(score), criteria=CRITERIA, feedback="ok")
+        model = "gpt-4o-mini" if backend == "openai" else "all-MiniLM-L6-v2"
+        result = JudgeResult("ok", backend, model, "v1", grade=grade, usage=usage, cache_hit=cache_hit)
+    return EvaluationRecord(
+        question_id=None if category is None else f"{category[:4]}-1",
+        question="Q?",
+        reference="R.",
+        answer="A.",
+        result=result,
+        category=category,
+        timestamp=timestamp,
+    )
+
+
+def _feedback(evaluation: EvaluationRecord, agree: bool | None, rating: int | None, label: str) -> FeedbackRecord:
+    return FeedbackRecord(
+        evaluation_id=evaluation.id,
+        comment=f"a {label} comment",
+        sentiment=Sentiment(label=label, score=0.9, backend="vader"),
+        agree=agree,
+        rating=rating,
+        timestamp="2025-03-03T12:00:00.000Z",
+    )
+
+
+@pytest.fixture
+def filled_log(tmp_path: Path) -> EvalLog:
+    """5 evaluations over 2 days (4 graded, 1 error), 5 pieces of feedback."""
+    e1 = _evaluation("2025-03-01T09:00:00.000Z", score=9.0, category="Statistics", usage=Usage(200, 50, 0.00006))
+    e2 = _evaluation("2025-03-01T10:00:00.000Z", score=5.5, category="Statistics", usage=Usage(180, 40, 0.00005))
+    e3 = _evaluation("2025-03-02T08:00:00.000Z", score=2.0, category="Machine Learning", cache_hit=True)
+    e4 = _evaluation("2025-03-02T09:00:00.000Z", score=None, category="Statistics", usage=Usage(150, 0, 0.00002))
+    e5 = _evaluation("2025-03-02T10:00:00.000Z", score=7.0, category=None, backend="offline")
+    log = EvalLog(tmp_path / "log.jsonl")
+    for record in (
+        e1,
+        e2,
+        e3,
+        e4,
+        e5,
+        _feedback(e1, True, 5, "positive"),
+        _feedback(e2, True, 4, "positive"),
+        _feedback(e3, False, 1, "negative"),
+        _feedback(e5, None, None, "neutral"),
+        _feedback(e1, False, 2, "negative"),
+    ):
+        log.append(record)
+    return log
+
+
+def _rows(frame: Any) -> list[list]:
+    """A DataFrame's rows as lists."""
+    return frame.to_numpy().tolist()
+
+
+def test_dashboard_figures_are_the_logs(filled_log: EvalLog) -> None:
+    data = views.dashboard_data(filled_log.aggregate())
+    assert (data["evaluations"], data["ok"], data["errors"], data["feedback"]) == (5, 4, 1, 5)
+    assert data["mean_score"] == pytest.approx((9 + 5.5 + 2 + 7) / 4)
+    assert data["tokens"] == {"prompt": 530, "completion": 90, "total": 620}
+    assert data["cost_usd"] == pytest.approx(0.00013)
+    assert data["rates"] == {
+        "error_rate": 0.2,
+        "cache_hit_rate": 0.2,
+        "tokens_per_evaluation": 124.0,
+        "cost_per_evaluation_usd": pytest.approx(0.000026),
+    }
+    assert data["agreement"]["rated"] == 4 and data["agreement"]["rate"] == 0.5
+    assert data["ratings"] == {"count": 4, "mean": 3.0}
+    json.dumps(data)  # what /dashboard and `stats --json` send
+
+
+def test_plots_show_distribution_days_categories_agreement_sentiment_and_judges(filled_log: EvalLog) -> None:
+    data = views.dashboard_data(filled_log.aggregate())
+
+    scores = views.score_frame(data)
+    assert list(scores["score"]) == views.SCORE_BINS
+    assert dict(zip(scores["score"], scores["evaluations"], strict=True)) == {
+        label: (1 if label in ("2–3", "5–6", "7–8", "9–10") else 0) for label in views.SCORE_BINS
+    }
+
+    days = views.days_frame(data)
+    assert [d.strftime("%Y-%m-%d") for d in days["date"]] == ["2025-03-01", "2025-03-02"]
+    assert list(days["day"]) == ["2025-03-01", "2025-03-02"]
+    assert list(days["mean score"]) == [7.25, 4.5]  # (9 + 5.5) / 2; (2 + 7) / 2 — the error is not a score
+    assert list(days["evaluations"]) == [2, 2]
+
+    assert _rows(views.category_frame(data)) == [
+        ["Machine Learning", 2.0, 1],
+        ["Statistics", 7.25, 2],
+        ["(no category)", 7.0, 1],
+    ]
+    # 4 rated: e1 agreed once and disagreed once, e2 agreed, e3 disagreed; e5's feedback has no opinion.
+    assert _rows(views.agreement_frame(data)) == [
+        ["all grades", 50.0, 4],
+        ["correct", 50.0, 2],
+        ["partially correct", 100.0, 1],
+        ["incorrect", 0.0, 1],
+    ]
+    assert _rows(views.sentiment_frame(data)) == [["positive", 40.0, 2], ["neutral", 20.0, 1], ["negative", 40.0, 2]]
+    assert _rows(views.verdict_frame(data)) == [["correct", 2], ["partially correct", 1], ["incorrect", 1]]
+    assert _rows(views.backend_frame(data)) == [["offline", 1], ["openai", 4]]
+
+
+def test_headline_names_evaluations_mean_score_cost_and_agreement(filled_log: EvalLog) -> None:
+    headline = views.dashboard_headline(views.dashboard_data(filled_log.aggregate()))
+    first = headline.splitlines()[0]
+    assert "5 evaluations" in first and "mean score 5.9/10" in first
+    assert "cost $0.000130" in first and "agreement 50%" in first
+    assert "2 of 4 rated feedback agree" in headline and "mean rating 3.0/5" in headline
+    assert "1 failed (error rate 20%)" in headline and "cache hits 1 (20%)" in headline
+    assert "620 tokens (124 per evaluation)" in headline and "$0.000026 per evaluation" in headline
+    assert "offline 1, openai 4" in headline and "0 damaged log lines" in headline
+
+
+def test_an_empty_log_says_so_instead_of_empty_plots(tmp_path: Path) -> None:
+    data = views.dashboard_data(EvalLog(tmp_path / "log.jsonl").aggregate())
+    assert views.dashboard_headline(data) == views.NO_EVALUATIONS
+    frames = (views.score_frame, views.days_frame, views.category_frame, views.agreement_frame)
+    frames += (views.sentiment_frame, views.verdict_frame, views.backend_frame)
+    assert all(len(frame(data)) == 0 for frame in frames)
+    assert data["rates"]["error_rate"] is None and data["agreement"]["rate"] is None
+    assert "No evaluations yet" in views.stats_text(data)
+
+
+def test_feedback_without_ratings_or_grades_without_feedback(tmp_path: Path) -> None:
+    log = EvalLog(tmp_path / "log.jsonl")
+    only_error = _evaluation("2025-03-01T09:00:00.000Z", score=None, category="Statistics")
+    log.append(only_error)
+    data = views.dashboard_data(log.aggregate())
+    assert len(views.score_frame(data)) == 0 and len(views.days_frame(data)) == 0  # nothing graded to plot
+    assert _rows(views.backend_frame(data)) == [["openai", 1]]
+    headline = views.dashboard_headline(data)
+    assert "1 evaluations" in headline and "mean score n/a/10" in headline and "no ratings yet" in headline
+    assert "agreement n/a" in headline and "1 failed (error rate 100%)" in headline
+
+
+def test_damaged_log_lines_are_counted_and_shown(filled_log: EvalLog) -> None:
+    with filled_log.path.open("ab") as f:
+        f.write(b'{"kind": "evaluation", "id": "cut-sho\n')
+    data = views.dashboard_data(filled_log.aggregate())
+    assert data["damaged_lines"] == 1 and data["evaluations"] == 5
+    assert "1 damaged log lines" in views.dashboard_headline(data)
+    assert "Damaged log lines: 1" in views.stats_text(data)
+
+
+def test_cli_stats_prints_the_dashboard(
+    filled_log: EvalLog, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LOG_PATH", str(filled_log.path))
+    assert cli.main(["stats", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == views.dashboard_data(filled_log.aggregate())
+
+    assert cli.main(["stats"]) == 0
+    text = capsys.readouterr().out
+    assert "Evaluations: 5 (4 graded, 1 failed: error rate 20%)" in text
+    assert "Mean score: 5.88/10" in text
+    assert "Judge/human agreement: 50% (2 of 4 rated); correct 50% of 2, partially correct 100% of 1" in text
+    assert "Sentiment: negative 40% (2), neutral 20% (1), positive 40% (2)" in text
+    assert "Per category: Machine Learning 2.00 (n=1), Statistics 7.25 (n=2), (no category) 7.00 (n=1)" in text
+    assert "Per day: 2025-03-01 7.25 (n=2), 2025-03-02 4.50 (n=2)" in text
+    assert "Cost: $0.000130, $0.000026 per evaluation" in text
