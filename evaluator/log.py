@@ -81,6 +81,7 @@ class _Stats:
     categories: dict[Any, list[float]] = field(default_factory=dict)  # category -> [graded, score sum]
     days: dict[Any, list[float]] = field(default_factory=dict)  # YYYY-MM-DD -> [graded, score sum]
     backends: dict[Any, int] = field(default_factory=dict)
+    judges: dict[tuple[Any, Any], list[float]] = field(default_factory=dict)  # (backend, model) -> [n, tokens, cost]
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -108,15 +109,22 @@ class _Stats:
         self.evaluations += 1
         key = get("judge_backend")
         self.backends[key] = self.backends.get(key, 0) + 1
+        judge = self.judges.get((key, get("judge_model")))
+        if judge is None:
+            judge = self.judges[(key, get("judge_model"))] = [0, 0, 0.0]
+        judge[0] += 1
         value = get("prompt_tokens")
         if value.__class__ is int:
             self.prompt_tokens += value
+            judge[1] += value
         value = get("completion_tokens")
         if value.__class__ is int:
             self.completion_tokens += value
+            judge[1] += value
         value = get("cost_usd")
         if value.__class__ is float or value.__class__ is int:
             self.cost_usd += value
+            judge[2] += value
         if get("cache_hit") is True:
             self.cache_hits += 1
         key = get("question_id")
@@ -510,6 +518,10 @@ class EvalLog:
                 for d, (n, t) in _by_name(s.days, "unknown")
             ],
             "backends": dict(_by_name(s.backends, "unknown")),
+            "judges": [
+                {"backend": b, "model": m, "evaluations": int(n), "tokens": int(t), "cost_usd": round(c, 6)}
+                for (b, m), (n, t, c) in sorted(s.judges.items(), key=lambda kv: -kv[1][0])
+            ],
             "tokens": {
                 "prompt": s.prompt_tokens,
                 "completion": s.completion_tokens,

@@ -307,6 +307,14 @@ def dashboard_data(aggregate: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _judge_line(judge: Mapping[str, Any]) -> str:
+    """One judge's share: ``openai gpt-4o-mini: 12 evaluations, 9,120 tokens, $0.0021``."""
+    return (
+        f"{judge['backend']} {judge['model']}: {judge['evaluations']} evaluations, "
+        f"{judge['tokens']:,} tokens, {_usd(judge['cost_usd'])}"
+    )
+
+
 def dashboard_headline(data: Mapping[str, Any]) -> str:
     """The dashboard's Markdown headline: evaluations, mean score, cost and agreement, then the other figures."""
     n, rates, agreement = data["evaluations"], data["rates"], data["agreement"]
@@ -318,7 +326,7 @@ def dashboard_headline(data: Mapping[str, Any]) -> str:
     agree = f"{agreement['agree']} of {rated} rated feedback agree with the grade" if rated else "no ratings yet"
     ratings = data["ratings"]
     rating = f", mean rating {ratings['mean']:.1f}/5" if ratings["count"] else ""
-    judges = ", ".join(f"{_md(k)} {v}" for k, v in data["backends"].items())
+    judges = "; ".join(_md(_judge_line(j)) for j in data["judges"])
     return "\n".join(
         [
             f"### {n} evaluations · mean score {_score(data['mean_score'])}/10 · cost {_usd(data['cost_usd'])} · "
@@ -429,5 +437,6 @@ def stats_text(data: Mapping[str, Any]) -> str:
         f"Cost: {_usd(data['cost_usd'])}, {_usd(rates['cost_per_evaluation_usd'])} per evaluation",
         f"Cache hits: {data['cache_hits']} ({_pct(rates['cache_hit_rate'])})",
         "Judge backends: " + ", ".join(f"{k} {v}" for k, v in data["backends"].items()),
+        *(_judge_line(j) for j in data["judges"]),
     ]
     return "\n".join(lines)

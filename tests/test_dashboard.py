@@ -142,7 +142,8 @@ def test_headline_names_evaluations_mean_score_cost_and_agreement(filled_log: Ev
     assert "2 of 4 rated feedback agree" in headline and "mean rating 3.0/5" in headline
     assert "1 failed (error rate 20%)" in headline and "cache hits 1 (20%)" in headline
     assert "620 tokens (124 per evaluation)" in headline and "$0.000026 per evaluation" in headline
-    assert "offline 1, openai 4" in headline and "0 damaged log lines" in headline
+    assert "openai gpt-4o-mini: 4 evaluations, 620 tokens, $0.000130" in headline
+    assert "offline all-MiniLM-L6-v2: 1 evaluations, 0 tokens, $0" in headline and "0 damaged log lines" in headline
 
 
 def test_an_empty_log_says_so_instead_of_empty_plots(tmp_path: Path) -> None:

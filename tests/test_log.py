@@ -297,6 +297,8 @@ def test_aggregate_figures(log_path: Path) -> None:
     assert agg["sentiment"]["counts"] == {"positive": 2, "negative": 1, "neutral": 1}
     assert agg["sentiment"]["share"] == {"positive": 0.5, "negative": 0.25, "neutral": 0.25}
     assert agg["backends"] == {"openai": 4}
+    assert [(j["backend"], j["evaluations"], j["tokens"]) for j in agg["judges"]] == [("openai", 4, 215)]
+    assert agg["judges"][0]["cost_usd"] == pytest.approx(0.035)
     # What the append path fed into the cache matches what a fresh read parses from disk.
     assert EvalLog(log_path).aggregate() == agg
 
