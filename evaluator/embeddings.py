@@ -4,14 +4,17 @@ One forward pass gives both the sentence embedding (mean pooling, L2-normalised,
 sentence-transformers computes it for this model) and contextual word vectors for
 BERTScore-style token matching. The model loads lazily on first use, once per process
 (:func:`get_encoder`), and any module may share it (the offline judge, sentiment...).
+:class:`EncodingCache` keeps encodings of texts that recur (a dataset's questions and references).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -26,6 +29,8 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 # sentence-transformers trained and configured this model with 256 word pieces; longer text is truncated.
 MAX_TOKENS = 256
 PRECISIONS = ("auto", "float32", "bfloat16")
+# Room for the questions and references of about 500 dataset items (the shipped ones take 60 KiB per text on average).
+CACHE_BYTES = 64 * 2**20
 
 
 class TokenVectors(NamedTuple):
@@ -34,6 +39,99 @@ class TokenVectors(NamedTuple):
     words: list[str]
     vectors: np.ndarray  # (len(words), dim) float32, each row L2-normalised
     spans: list[tuple[int, int]]  # (start, end) character offsets of each word in the text
+
+
+class Encoding(NamedTuple):
+    """One text as the encoder sees it: its sentence embedding and its contextual word vectors."""
+
+    vector: np.ndarray  # (dim,) float32, L2-normalised
+    tokens: TokenVectors
+
+
+class EncodingCache:
+    """A bounded, thread-safe LRU cache of :class:`Encoding` s keyed by the exact text.
+
+    Args:
+        max_bytes: memory budget: the arrays, words and spans of the stored encodings, as
+            ``sys.getsizeof`` counts them; the least recently used entries go first. 0 disables the cache.
+
+    Stored arrays are made read-only, since every caller shares them; a sentence vector that is a view
+    into a larger array is copied first, so that the cache never keeps the whole array alive.
+
+    Example:
+        >>> cache = EncodingCache(max_bytes=16 * 2**20)
+        >>> cache.put(text, Encoding(vectors[i], tokens[i]))
+        >>> cache.get(text).tokens is tokens[i]
+        True
+    """
+
+    def __init__(self, *, max_bytes: int = CACHE_BYTES) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be at least 0, got {max_bytes}")
+        self.max_bytes = max_bytes
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[str, tuple[Encoding, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the stored encodings, as counted against ``max_bytes``."""
+        return self._bytes
+
+    def get(self, text: str) -> Encoding | None:
+        """The stored encoding of ``text`` (now the most recently used), or None."""
+        with self._lock:
+            entry = self._entries.get(text)
+            if entry is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(text)
+            self.hits += 1
+            return entry[0]
+
+    def put(self, text: str, encoding: Encoding) -> None:
+        """Store ``encoding`` for ``text``, evicting the least recently used entries beyond the budget."""
+        size = _footprint(text, encoding)
+        if size > self.max_bytes:
+            return
+        if encoding.vector.base is not None:
+            encoding = encoding._replace(vector=encoding.vector.copy())
+        encoding.vector.setflags(write=False)
+        encoding.tokens.vectors.setflags(write=False)
+        with self._lock:
+            previous = self._entries.pop(text, None)
+            if previous is not None:
+                self._bytes -= previous[1]
+            self._entries[text] = (encoding, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (_, freed) = self._entries.popitem(last=False)
+                self._bytes -= freed
+
+    def clear(self) -> None:
+        """Drop every entry (the hit and miss counts stay)."""
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+
+def _footprint(text: str, encoding: Encoding) -> int:
+    """Bytes held by one cache entry: its key, arrays, words and spans."""
+    tokens = encoding.tokens
+    return (
+        sys.getsizeof(text)
+        + encoding.vector.nbytes
+        + tokens.vectors.nbytes
+        + sys.getsizeof(tokens.words)
+        + sum(map(sys.getsizeof, tokens.words))
+        + sys.getsizeof(tokens.spans)
+        + sum(map(sys.getsizeof, tokens.spans))
+    )
 
 
 class Encoder:
@@ -129,10 +227,11 @@ class Encoder:
 
         sentences = np.zeros((len(texts), self.dim), dtype=np.float32)
         tokens: list = [None] * len(texts)
-        # Batches of similar length waste little compute on padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         bf16 = self.precision == "bfloat16"
         with self._lock, torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            # Batches of texts with about as many word pieces waste little compute on padding.
+            pieces = self._tokenizer(texts, truncation=True, max_length=self.max_tokens)["input_ids"]
+            order = sorted(range(len(texts)), key=lambda i: len(pieces[i]))
             for start in range(0, len(order), batch_size):
                 index = order[start : start + batch_size]
                 batch = [texts[i] for i in index]

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .embeddings import Encoder, TokenVectors, get_encoder
+from .embeddings import Encoder, Encoding, EncodingCache, TokenVectors, get_encoder
 from .models import Grade, GradeRequest, JudgeResult, verdict_for
 from .text import content_terms
 
@@ -224,6 +224,9 @@ class OfflineJudge:
     Args:
         encoder: the sentence encoder; default the process-wide one from :func:`get_encoder`.
         batch_size: texts per forward pass in :meth:`grade_many`.
+        cache: keeps the encodings of questions and references across calls, so that a dataset's are
+            computed once and each call encodes little more than its answers; default a new
+            :class:`EncodingCache` (64 MiB at most). ``EncodingCache(max_bytes=0)`` turns it off.
 
     Example:
         >>> judge = OfflineJudge()
@@ -234,9 +237,12 @@ class OfflineJudge:
     model = "all-MiniLM-L6-v2 (offline)"
     prompt_version = PROMPT_VERSION
 
-    def __init__(self, *, encoder: Encoder | None = None, batch_size: int = 32) -> None:
+    def __init__(
+        self, *, encoder: Encoder | None = None, batch_size: int = 32, cache: EncodingCache | None = None
+    ) -> None:
         self._encoder = encoder
         self.batch_size = batch_size
+        self.cache = EncodingCache() if cache is None else cache
 
     @property
     def encoder(self) -> Encoder:
@@ -245,28 +251,39 @@ class OfflineJudge:
             self._encoder = get_encoder()
         return self._encoder
 
+    def _encode(self, texts: dict[str, bool]) -> dict[str, Encoding]:
+        """The encoding of each text (mapped to whether it may be cached): from the cache, else batched passes."""
+        found: dict[str, Encoding] = {}
+        for text, cacheable in texts.items():
+            if cacheable and (encoding := self.cache.get(text)) is not None:
+                found[text] = encoding
+        missing = [text for text in texts if text not in found]
+        if missing:
+            vectors, tokens = self.encoder.encode_with_tokens(missing, batch_size=self.batch_size)
+            for text, vector, words in zip(missing, vectors, tokens, strict=True):
+                found[text] = encoding = Encoding(vector, words)
+                if texts[text]:
+                    self.cache.put(text, encoding)
+        return found
+
     def signals(self, requests: Sequence[GradeRequest]) -> list[Signals]:
-        """The similarity signals of each request, from batched forward passes over the distinct texts."""
+        """The similarity signals of each request; uncached texts are encoded once each, in batched passes."""
         cleaned = [strip_grader_directives(r.answer) for r in requests]
-        texts: dict[str, int] = {}
+        texts: dict[str, bool] = {}  # text -> whether to cache it: answers are seldom seen twice
         for r, (answer, _) in zip(requests, cleaned, strict=True):
-            for text in (r.question, r.reference, answer):
-                texts.setdefault(text, len(texts))
-        vectors, tokens = self.encoder.encode_with_tokens(list(texts), batch_size=self.batch_size)
+            texts[r.question] = texts[r.reference] = True
+            texts.setdefault(answer, False)
+        encodings = self._encode(texts)
         out = []
         for r, (answer, removed) in zip(requests, cleaned, strict=True):
-            q, ref, a = texts[r.question], texts[r.reference], texts[answer]
+            q, ref, a = encodings[r.question], encodings[r.reference], encodings[answer]
             out.append(
                 measure(
-                    tokens[q],
-                    tokens[ref],
-                    tokens[a],
+                    q.tokens,
+                    ref.tokens,
+                    a.tokens,
                     r.reference,
-                    cosines=(
-                        float(vectors[a] @ vectors[ref]),
-                        float(vectors[a] @ vectors[q]),
-                        float(vectors[ref] @ vectors[q]),
-                    ),
+                    cosines=(float(a.vector @ ref.vector), float(a.vector @ q.vector), float(ref.vector @ q.vector)),
                     directives_removed=removed,
                 )
             )

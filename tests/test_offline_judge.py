@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import re
+import threading
+import tracemalloc
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +17,7 @@ import pytest
 from evaluator.backends import Judge, build_judge
 from evaluator.config import Settings
 from evaluator.dataset import Dataset, QAItem, load_dataset
-from evaluator.embeddings import Encoder, get_encoder
+from evaluator.embeddings import Encoder, Encoding, EncodingCache, TokenVectors, get_encoder
 from evaluator.models import CRITERIA, GradeRequest, JudgeResult, verdict_for
 from evaluator.offline_judge import OfflineJudge, clarity, strip_grader_directives
 
@@ -206,3 +210,143 @@ def test_clarity_heuristic_penalises_fragments_rambling_and_shouting(samples: li
     assert clarity(" ".join(["the mean and the median"] * 60), ref) <= 2
     assert clarity(ref.upper(), ref) < 5
     assert clarity("???", ref) == 1
+
+
+class CountingEncoder:
+    """Delegates to the real encoder and records the texts of every call."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner = inner
+        self.calls: list[list[str]] = []
+
+    def encode_with_tokens(self, texts: Sequence[str], batch_size: int = 64) -> tuple[np.ndarray, list[TokenVectors]]:
+        self.calls.append(list(texts))
+        return self.inner.encode_with_tokens(texts, batch_size=batch_size)
+
+
+def test_questions_and_references_are_encoded_once_and_grades_are_unchanged(
+    encoder: Encoder, samples: list[QAItem]
+) -> None:
+    counting = CountingEncoder(encoder)
+    cached = OfflineJudge(encoder=counting)  # type: ignore[arg-type]  # duck-typed: only encode_with_tokens is used
+    uncached = OfflineJudge(encoder=encoder, cache=EncodingCache(max_bytes=0))
+    item, other = samples[0], samples[1]
+    first, second = first_sentence(item.reference), "The mean is the average of all values."
+    one = cached.grade(request(item, first))
+    two = cached.grade(request(item, second))
+    assert counting.calls == [[item.question, item.reference, first], [second]]
+    # A batch re-encodes only what it has not seen: its answers and the new question and reference.
+    requests = [request(item, "A third answer."), request(other, first), request(item, other.reference)]
+    many = cached.grade_many(requests)
+    assert sorted(counting.calls[-1]) == sorted(["A third answer.", first, other.question, other.reference])
+    assert len(counting.calls) == 3 and len(cached.cache) == 4 and cached.cache.hits >= 4
+    assert [r.grade for r in (one, two, *many)] == [
+        r.grade for r in uncached.grade_many([request(item, first), request(item, second), *requests])
+    ]
+    assert len(uncached.cache) == 0
+
+
+def test_judge_cache_evicts_beyond_its_budget(encoder: Encoder, samples: list[QAItem]) -> None:
+    counting = CountingEncoder(encoder)
+    judge = OfflineJudge(encoder=counting)  # type: ignore[arg-type]
+    a, b = samples[0], samples[1]
+    judge.grade(request(a, "Some answer."))
+    room_for_one_item = judge.cache.nbytes  # a's question and reference
+    judge = OfflineJudge(encoder=counting, cache=EncodingCache(max_bytes=room_for_one_item))  # type: ignore[arg-type]
+    for item in (a, b, a):
+        judge.grade(request(item, "Some answer."))
+        assert judge.cache.nbytes <= room_for_one_item and len(judge.cache) <= 2
+    # a was evicted by b, so a's question and reference are encoded again.
+    assert counting.calls[-1] == [a.question, a.reference, "Some answer."]
+
+
+def synthetic(n_words: int, seed: int) -> Encoding:
+    """An encoding shaped like the encoder's, with random unit vectors (no model needed)."""
+    rng = np.random.default_rng(seed)
+    words = [f"w{seed}-{i}" for i in range(n_words)]
+    vectors = rng.standard_normal((n_words, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    spans = [(i * 8, i * 8 + 6) for i in range(n_words)]
+    return Encoding(vectors.mean(0), TokenVectors(words, vectors, spans))
+
+
+def test_encoding_cache_is_a_bounded_lru() -> None:
+    sizes = EncodingCache()
+    sizes.put("text 9", synthetic(40, 9))  # as long as the keys and words below
+    entry = sizes.nbytes
+    assert 40 * 384 * 4 < entry < 1.2 * 40 * 384 * 4
+    cache = EncodingCache(max_bytes=3 * entry)
+    for n in range(3):
+        cache.put(f"text {n}", synthetic(40, n))
+    assert cache.get("text 0") is not None  # now the most recently used
+    cache.put("text 3", synthetic(40, 3))
+    assert cache.get("text 1") is None  # the least recently used went first
+    assert [cache.get(f"text {n}") is not None for n in (0, 2, 3)] == [True, True, True]
+    assert len(cache) == 3 and cache.nbytes <= cache.max_bytes
+    cache.put("huge", synthetic(200, 9))  # larger than the whole budget: not stored, nothing evicted
+    assert cache.get("huge") is None and len(cache) == 3
+    stored = cache.get("text 3")
+    assert stored is not None and not stored.vector.flags.writeable and not stored.tokens.vectors.flags.writeable
+    big = np.ones((1000, 384), dtype=np.float32)
+    cache.put("view", Encoding(big[0], synthetic(40, 5).tokens))
+    kept = cache.get("view")
+    assert kept is not None and not np.shares_memory(kept.vector, big) and np.array_equal(kept.vector, big[0])
+    off = EncodingCache(max_bytes=0)
+    off.put("text", synthetic(5, 1))
+    assert off.get("text") is None and len(off) == 0
+    cache.clear()
+    assert len(cache) == 0 and cache.nbytes == 0
+    with pytest.raises(ValueError, match="max_bytes"):
+        EncodingCache(max_bytes=-1)
+
+
+def test_encoding_cache_memory_stays_within_its_budget() -> None:
+    budget = 2 * 2**20
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        cache = EncodingCache(max_bytes=budget)
+        for n in range(300):  # about 17 MiB offered to a 2 MiB cache
+            cache.put(f"text {n}", synthetic(150, n))
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert cache.nbytes <= budget and 0.8 * cache.nbytes <= held <= 1.1 * budget
+    assert len(cache) < 300 and cache.get("text 299") is not None
+
+
+@pytest.fixture(scope="module")
+def encoder32() -> Encoder:
+    """A float32 encoder: its results do not depend on what else is in a batch, so threads can compare exactly."""
+    return Encoder(precision="float32")
+
+
+def test_cache_is_correct_under_threads(encoder32: Encoder, samples: list[QAItem]) -> None:
+    requests = [
+        request(item, answer)
+        for item in samples
+        for answer in (first_sentence(item.reference), item.reference[-60:], "It depends on the data.")
+    ]
+    expected = [r.grade for r in OfflineJudge(encoder=encoder32, cache=EncodingCache(max_bytes=0)).grade_many(requests)]
+    # Room for about three items' question and reference: threads keep evicting each other's entries.
+    judge = OfflineJudge(encoder=encoder32, cache=EncodingCache(max_bytes=200_000))
+    got: dict[int, object] = {}
+    errors: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            for n in range(offset, len(requests), 4):
+                got[n] = judge.grade(requests[n]).grade
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [got[n] for n in range(len(requests))] == expected
+    assert judge.cache.nbytes <= judge.cache.max_bytes and judge.cache.hits > 0
