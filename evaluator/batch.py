@@ -87,7 +87,12 @@ _FLOAT_FIELDS = ("score", "cost_usd", "latency_ms")
 _JSON_FIELDS = ("criteria", "missed_points")
 # Reference columns accepted in batch files ("answer" is the answer under test here, not the reference).
 _REFERENCE_KEYS = ("reference", "reference_answer", "expected_answer")
-OFFLINE_CHUNK = 64  # requests per grade_many call for judges that batch locally
+# Judges that batch locally (offline) get chunks of requests: 64 in the first grade_many call, then as many
+# as the last call's rate grades in OFFLINE_CHUNK_SECONDS (bigger chunks pad less), so progress moves at least
+# every second or two.
+OFFLINE_CHUNK = 64
+OFFLINE_CHUNK_SECONDS = 1.0
+OFFLINE_CHUNK_RANGE = (16, 512)
 
 ResultCallback = Callable[[int, int, dict[str, Any]], None]
 
@@ -709,15 +714,20 @@ class _Job:
         producer = asyncio.create_task(answer_all())
         try:
             finished = False
+            size = OFFLINE_CHUNK
             while not finished:
                 chunk = [await ready.get()]
-                while len(chunk) < OFFLINE_CHUNK and not ready.empty():
+                while len(chunk) < size and not ready.empty():
                     chunk.append(ready.get_nowait())
                 if chunk[-1] is None:
                     finished = True
                 entries = [c for c in chunk if c is not None]
                 gradable = [(item, req) for item, req, _, _ in entries if req is not None]
+                started = time.perf_counter()
                 results = iter(await asyncio.to_thread(judge.grade_many, [req for _, req in gradable]))
+                if gradable:
+                    rate = len(gradable) / max(time.perf_counter() - started, 1e-3)
+                    size = max(OFFLINE_CHUNK_RANGE[0], min(OFFLINE_CHUNK_RANGE[1], int(rate * OFFLINE_CHUNK_SECONDS)))
                 for item, request, error, usage in entries:
                     result = error if request is None else await self._grade(request, next(results))
                     assert result is not None
