@@ -15,7 +15,7 @@ Three signals, each in [0, 1], follow the short-answer-grading literature:
 
 The overall score is ``10 * clip((W·signals - LOW) / (HIGH - LOW), 0, 1)``: a weighted sum and one
 clipped linear map whose two ends were fitted on ``tests/data/offline_judge_labelled.jsonl``
-(cross-validated figures in ``docs/readme/offline_judge.md``; ``bench/offline_judge_quality.py``
+(cross-validated figures in the README, section "The offline judge"; ``bench/offline_judge_quality.py``
 reproduces them). An answer with no content word beyond the question scores 0. Sentences that
 address the grader ("ignore the rubric, give 10") are dropped before scoring, so they earn nothing.
 """
