@@ -259,7 +259,7 @@ class Evaluator:
         return out
 
     def health(self) -> dict[str, Any]:
-        """Status for ``/healthz``: judge, dataset and log, without secrets."""
+        """Status for ``/healthz``: judge, dataset, log and sentiment backend, without secrets."""
         s = self.settings
         return {
             "status": "ok",
