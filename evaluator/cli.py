@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .config import load_settings
 from .errors import EvaluatorError
@@ -95,6 +96,64 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
     return 1 if summary.failed or parsed.errors else 0
 
 
+def cmd_openai_batch_submit(evaluator: Evaluator, args: argparse.Namespace) -> int:
+    """Write the Batch API request file for the answers not yet graded, upload it and create the batch."""
+    from .batch import parse_batch
+    from .openai_batch import openai_judge, requests_path, state_path, submit
+
+    openai_judge(evaluator)  # no key: say so before reading the input
+    parsed = parse_batch(Path(args.input), evaluator=evaluator, candidate=True)
+    for message in parsed.errors:
+        print(f"{args.input}: {message}", file=sys.stderr)
+    job = submit(evaluator, parsed.items, args.output, job_id=args.job_id)
+    if job is None:
+        print(f"Nothing to submit: all {len(parsed.items)} items are already graded in the log.")
+    else:
+        sent, done = len(job.submitted), len(job.items) - len(job.submitted)
+        print(f"Submitted batch {job.batch_id} (job {job.job_id}): {sent} requests, {done} already graded.")
+        print(f"Request file: {requests_path(args.output)}")
+        print(f"State file: {state_path(args.output)}")
+        print(f"Next: python -m evaluator openai-batch status {args.output}")
+        print(f"      python -m evaluator openai-batch ingest {args.output} --wait")
+    if parsed.errors:
+        print(f"Malformed rows: {len(parsed.errors)} (listed above on stderr)")
+    return 1 if parsed.errors else 0
+
+
+def cmd_openai_batch_status(evaluator: Evaluator, args: argparse.Namespace) -> int:
+    """Print the status and request counts of the batch submitted for OUTPUT."""
+    from .openai_batch import TERMINAL, BatchJob, describe, poll
+
+    job = BatchJob.load(args.output)
+    batch = poll(evaluator, job)
+    print(describe(batch))
+    if batch.status in TERMINAL and batch.status != "failed" and not job.closed:
+        print(f"Next: python -m evaluator openai-batch ingest {args.output}")
+    return 0
+
+
+def cmd_openai_batch_ingest(evaluator: Evaluator, args: argparse.Namespace) -> int:
+    """Log the results of the batch submitted for OUTPUT and write OUTPUT (with --wait: once it has ended)."""
+    from .openai_batch import BatchJob, describe, ingest, wait
+
+    if args.wait:
+        shown: list[str] = []
+
+        def show(batch: Any) -> None:
+            line = describe(batch)
+            if not shown or shown[-1] != line:
+                shown.append(line)
+                print(line, file=sys.stderr)
+
+        wait(evaluator, BatchJob.load(args.output), interval=args.poll_interval, on_poll=show)
+    summary = ingest(evaluator, args.output)
+    print(summary.text())
+    if summary.failed:
+        print(f"{summary.failed} item(s) failed (reasons in the results file): submit again to retry them.")
+    print(f"Results: {args.output}")
+    return 1 if summary.failed else 0
+
+
 def cmd_stats(evaluator: Evaluator, args: argparse.Namespace) -> int:
     """Print the dashboard's figures over the whole evaluation log (local files and, when synced, the Hub's)."""
     from . import views
@@ -147,6 +206,24 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stats", help="the dashboard's figures over the evaluation log (LOG_PATH)")
     st.add_argument("--json", action="store_true", help="print them as JSON (what the app's /dashboard returns)")
     st.set_defaults(func=cmd_stats)
+
+    ob = sub.add_parser("openai-batch", help="grade a large file through the OpenAI Batch API (half price, 24 h)")
+    obs = ob.add_subparsers(dest="action", required=True)
+    ob_submit = obs.add_parser("submit", help="upload the answers not yet graded as a batch")
+    ob_submit.add_argument("input", help="rows with question_id (or question + reference) and answer; .jsonl or .csv")
+    ob_submit.add_argument("-o", "--output", required=True, help="results file that ingest writes, .jsonl or .csv")
+    ob_submit.add_argument("--job-id", help="batch id in the log (default: derived from the output path)")
+    ob_submit.set_defaults(func=cmd_openai_batch_submit)
+    ob_status = obs.add_parser("status", help="status and request counts of the batch submitted for OUTPUT")
+    ob_status.add_argument("output", help="the results file given to submit")
+    ob_status.set_defaults(func=cmd_openai_batch_status)
+    ob_ingest = obs.add_parser("ingest", help="log the batch's results and write OUTPUT (safe to run again)")
+    ob_ingest.add_argument("output", help="the results file given to submit")
+    ob_ingest.add_argument("--wait", action="store_true", help="poll until the batch has ended, then ingest")
+    ob_ingest.add_argument(
+        "--poll-interval", type=float, default=30.0, help="seconds between polls with --wait (default 30)"
+    )
+    ob_ingest.set_defaults(func=cmd_openai_batch_ingest)
     return parser
 
 

@@ -1,7 +1,8 @@
 """Judge token prices (USD per 1M tokens) and the cost of one call.
 
-List prices of OpenAI's standard tier (mid-2025), uncached input. Unknown models (self-hosted
-vLLM/TGI/Ollama models, new names) cost 0, with a note logged once per model name.
+List prices of OpenAI's standard tier (mid-2025), uncached input; the Batch API bills half of them
+(``batch=True``). Unknown models (self-hosted vLLM/TGI/Ollama models, new names) cost 0, with a note
+logged once per model name.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ PRICES_PER_1M: dict[str, tuple[float, float]] = {
     "gpt-3.5-turbo": (0.50, 1.50),
 }
 
+# The OpenAI Batch API's price as a share of the standard price (same tokens, 24 h window).
+BATCH_DISCOUNT = 0.5
+
 _DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")  # gpt-4o-mini-2024-07-18 -> gpt-4o-mini
 _unpriced: set[str] = set()
 _unpriced_lock = threading.Lock()
@@ -44,8 +48,8 @@ def price_of(model: str) -> tuple[float, float] | None:
     return PRICES_PER_1M.get(name) or PRICES_PER_1M.get(_DATED.sub("", name))
 
 
-def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float:
-    """The USD cost of one call; 0 for a model without a known price (noted once in the log)."""
+def cost_usd(model: str, prompt_tokens: int, completion_tokens: int, *, batch: bool = False) -> float:
+    """The USD cost of one call (``batch``: through the Batch API, at half price); 0 for an unpriced model."""
     price = price_of(model)
     if price is None:
         with _unpriced_lock:
@@ -54,4 +58,5 @@ def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float:
         if first:
             logger.info("No price known for model %r: its calls are recorded at cost 0", model)
         return 0.0
-    return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1_000_000
+    cost = (prompt_tokens * price[0] + completion_tokens * price[1]) / 1_000_000
+    return cost * BATCH_DISCOUNT if batch else cost

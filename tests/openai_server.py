@@ -17,6 +17,14 @@ when a slot frees. With ``json_schema=False`` the server
 rejects ``response_format`` of type ``json_schema`` with a 400, like OpenAI-compatible servers
 that only know JSON mode.
 
+It also serves the Files and Batch APIs, enough for ``client.files.create/content`` and
+``client.batches.create/retrieve``: ``POST /v1/files`` (multipart upload), ``GET /v1/files/{id}/content``,
+``POST /v1/batches`` and ``GET /v1/batches/{id}``. A batch's input lines are validated (a bad line
+fails the batch, as OpenAI does); it then "runs" each line through the same default behaviour (and
+scripted responses) as a chat-completions request, either at once or after ``batch_polls`` status
+polls, and its output and error files are JSONL in the Batch API's format. ``expire`` plays a
+batch whose 24 h window ran out; ``batch_fail_reason`` makes every new batch fail validation.
+
 Example::
 
     with FakeOpenAIServer(latency=0.05) as server:
@@ -34,6 +42,8 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -141,11 +151,17 @@ class FakeOpenAIServer:
         rate_limit_per_s: float | None = None,
         retry_after: float = 0.05,
         json_schema: bool = True,
+        batch_polls: int = 0,
+        batch_fail_reason: str | None = None,
     ) -> None:
         self.latency = latency
         self.rate_limit_per_s = rate_limit_per_s
         self.retry_after = retry_after
         self.json_schema = json_schema
+        self.batch_polls = batch_polls
+        self.batch_fail_reason = batch_fail_reason
+        self.files: dict[str, dict[str, Any]] = {}  # file id -> file object plus its "content" bytes
+        self.batches: dict[str, dict[str, Any]] = {}  # batch id -> batch object plus its "lines" and "polls"
         self.requests: list[dict[str, Any]] = []
         self.request_times: list[float] = []  # time.monotonic() at arrival, parallel to ``requests``
         self.request_headers: list[dict[str, str]] = []
@@ -292,6 +308,182 @@ class FakeOpenAIServer:
         reply = completion_body(content, model=model, prompt_tokens=prompt_tokens)
         return ScriptedResponse(200, reply, {}, self.latency)
 
+    # -- Files and Batch APIs (called from handler threads) ---------------------------------------
+    def upload(self, filename: str, purpose: str, content: bytes) -> dict[str, Any]:
+        """Store an uploaded file; returns its file object (without the content)."""
+        file = {
+            "id": f"file-{uuid.uuid4().hex[:24]}",
+            "object": "file",
+            "bytes": len(content),
+            "created_at": int(time.time()),
+            "filename": filename,
+            "purpose": purpose,
+            "status": "processed",
+        }
+        with self._lock:
+            self.files[file["id"]] = {**file, "content": content}
+        return file
+
+    def create_batch(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """``POST /v1/batches``: (status, batch object or error body)."""
+        endpoint, window = body.get("endpoint"), body.get("completion_window")
+        if endpoint != "/v1/chat/completions":
+            message = f"Unsupported endpoint {endpoint!r}"
+            return 400, error_body(message, type_="invalid_request_error", param="endpoint")
+        if window != "24h":
+            return 400, error_body("completion_window must be '24h'", type_="invalid_request_error")
+        with self._lock:
+            file = self.files.get(str(body.get("input_file_id")))
+        if file is None:
+            return 404, error_body(f"No such File object: {body.get('input_file_id')}", type_="invalid_request_error")
+        lines, errors = _batch_lines(file["content"], endpoint)
+        if not errors and self.batch_fail_reason:
+            errors = [{"code": "token_limit_exceeded", "line": None, "message": self.batch_fail_reason, "param": None}]
+        now = int(time.time())
+        batch: dict[str, Any] = {
+            "id": f"batch_{uuid.uuid4().hex[:24]}",
+            "object": "batch",
+            "endpoint": endpoint,
+            "errors": {"object": "list", "data": errors} if errors else None,
+            "input_file_id": file["id"],
+            "completion_window": window,
+            "status": "failed" if errors else "validating",
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": now,
+            "in_progress_at": None,
+            "expires_at": now + 24 * 3600,
+            "completed_at": None,
+            "failed_at": now if errors else None,
+            "expired_at": None,
+            "request_counts": {"total": 0 if errors else len(lines), "completed": 0, "failed": 0},
+            "metadata": body.get("metadata"),
+        }
+        with self._lock:
+            self.batches[batch["id"]] = {"object": batch, "lines": lines, "polls": 0}
+        if not errors and self.batch_polls <= 0:
+            self._run_batch(batch["id"])
+        return 200, self._batch_object(batch["id"])
+
+    def retrieve_batch(self, batch_id: str) -> tuple[int, dict[str, Any]]:
+        """``GET /v1/batches/{id}``: each poll moves the batch on; after ``batch_polls`` polls it has run."""
+        with self._lock:
+            entry = self.batches.get(batch_id)
+            if entry is None:
+                return 404, error_body(f"No batch found with id '{batch_id}'.", type_="invalid_request_error")
+            entry["polls"] += 1
+            due = entry["object"]["status"] in ("validating", "in_progress") and entry["polls"] >= self.batch_polls
+            if entry["object"]["status"] == "validating" and not due:
+                entry["object"].update(status="in_progress", in_progress_at=int(time.time()))
+        if due:
+            self._run_batch(batch_id)
+        return 200, self._batch_object(batch_id)
+
+    def expire(self, batch_id: str) -> None:
+        """End a batch that has not run as expired: each of its requests goes to the error file as ``batch_expired``."""
+        with self._lock:
+            entry = self.batches[batch_id]
+            if entry["object"]["status"] not in ("validating", "in_progress"):
+                raise RuntimeError(f"batch {batch_id} is already {entry['object']['status']}")
+            lines = entry["lines"]
+        message = "This request could not be executed before the completion window expired."
+        errors = [
+            {
+                "id": f"batch_req_{uuid.uuid4().hex[:24]}",
+                "custom_id": line["custom_id"],
+                "response": None,
+                "error": {"code": "batch_expired", "message": message},
+            }
+            for line in lines
+        ]
+        error_file = self._output_file(batch_id, "error", errors)
+        with self._lock:
+            entry["object"].update(
+                status="expired",
+                expired_at=int(time.time()),
+                error_file_id=error_file,
+                request_counts={"total": len(lines), "completed": 0, "failed": len(lines)},
+            )
+
+    def _run_batch(self, batch_id: str) -> None:
+        """Answer every line of a batch as a chat-completions request; write its output and error files."""
+        with self._lock:
+            lines = self.batches[batch_id]["lines"]
+        done: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        for line in lines:
+            response = self._respond(line["body"])
+            body = response.body
+            if isinstance(body, bytes | str):
+                try:
+                    body = json.loads(body)
+                except json.JSONDecodeError:
+                    body = {"raw": body.decode() if isinstance(body, bytes) else body}
+            result = {
+                "id": f"batch_req_{uuid.uuid4().hex[:24]}",
+                "custom_id": line["custom_id"],
+                "response": {"status_code": response.status, "request_id": uuid.uuid4().hex, "body": body},
+                "error": None,
+            }
+            (done if response.status == 200 else failed).append(result)
+        output = self._output_file(batch_id, "output", done) if done else None
+        errors = self._output_file(batch_id, "error", failed) if failed else None
+        now = int(time.time())
+        with self._lock:
+            self.batches[batch_id]["object"].update(
+                status="completed",
+                in_progress_at=self.batches[batch_id]["object"]["in_progress_at"] or now,
+                completed_at=now,
+                output_file_id=output,
+                error_file_id=errors,
+                request_counts={"total": len(lines), "completed": len(done), "failed": len(failed)},
+            )
+
+    def _output_file(self, batch_id: str, kind: str, results: list[dict[str, Any]]) -> str:
+        content = "".join(json.dumps(r) + "\n" for r in results).encode()
+        return self.upload(f"{batch_id}_{kind}.jsonl", "batch_output", content)["id"]
+
+    def _batch_object(self, batch_id: str) -> dict[str, Any]:
+        with self._lock:
+            return json.loads(json.dumps(self.batches[batch_id]["object"]))
+
+
+def _batch_lines(content: bytes, endpoint: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The requests of a batch input file, and its validation errors (``{"code", "line", "message"}``)."""
+    lines: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    models: set[str] = set()
+
+    def fail(n: int, message: str) -> None:
+        errors.append({"code": "invalid_request", "line": n, "message": message, "param": None})
+
+    for n, raw in enumerate(content.decode("utf-8", errors="replace").splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except json.JSONDecodeError:
+            fail(n, "This line is not parseable as valid JSON.")
+            continue
+        if not isinstance(line, dict) or not isinstance(line.get("body"), dict):
+            fail(n, "Each line must be an object with a 'body' object.")
+        elif not isinstance(line.get("custom_id"), str) or not line["custom_id"]:
+            fail(n, "Missing required parameter: 'custom_id'.")
+        elif line["custom_id"] in seen:
+            fail(n, f"The custom_id {line['custom_id']!r} is duplicated; custom_id must be unique.")
+        elif line.get("method") != "POST" or line.get("url") != endpoint:
+            fail(n, f"The method must be POST and the url must match the batch endpoint {endpoint}.")
+        else:
+            seen.add(line["custom_id"])
+            models.add(str(line["body"].get("model")))
+            lines.append(line)
+    if len(models) > 1:
+        fail(0, "All requests in a batch must use the same model.")
+    if not lines and not errors:
+        fail(0, "The input file has no requests.")
+    return lines, errors
+
 
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeOpenAIServer
@@ -302,11 +494,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
         pass
 
-    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, body: Any, headers: dict[str, str] | None = None, content_type: str = "application/json"
+    ) -> None:
         data = body if isinstance(body, bytes) else (body if isinstance(body, str) else json.dumps(body)).encode()
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
@@ -316,15 +510,39 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client gave up (timeout) before we answered
 
     def do_GET(self) -> None:
-        if self.path.rstrip("/") == "/v1/models":
+        path = self.path.split("?")[0].rstrip("/")
+        content = re.fullmatch(r"/v1/files/([\w-]+)/content", path)
+        batch = re.fullmatch(r"/v1/batches/([\w-]+)", path)
+        if path == "/v1/models":
             self._send(200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "owned_by": "fake"}]})
+        elif content:
+            with self.fake._lock:
+                file = self.fake.files.get(content.group(1))
+            if file is None:
+                self._send(404, error_body(f"No such File object: {content.group(1)}", type_="invalid_request_error"))
+            else:
+                self._send(200, file["content"], content_type="application/octet-stream")
+        elif batch:
+            self._send(*self.fake.retrieve_batch(batch.group(1)))
         else:
             self._send(404, error_body(f"no route {self.path}", type_="invalid_request_error"))
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        if self.path.rstrip("/") != "/v1/chat/completions":
+        path = self.path.split("?")[0].rstrip("/")
+        if path == "/v1/files":
+            self._upload(raw)
+            return
+        if path == "/v1/batches":
+            try:
+                body = json.loads(raw or b"{}")
+            except json.JSONDecodeError:
+                self._send(400, error_body("request body is not JSON", type_="invalid_request_error"))
+                return
+            self._send(*self.fake.create_batch(body))
+            return
+        if path != "/v1/chat/completions":
             self._send(404, error_body(f"no route {self.path}", type_="invalid_request_error"))
             return
         try:
@@ -351,3 +569,15 @@ class _Handler(BaseHTTPRequestHandler):
             with fake._lock:
                 fake.in_flight -= 1
         self._send(response.status, response.body, response.headers)
+
+    def _upload(self, raw: bytes) -> None:
+        """``POST /v1/files``: a multipart form with ``file`` and ``purpose``."""
+        head = f"Content-Type: {self.headers.get('Content-Type', '')}\r\n\r\n".encode()
+        form = BytesParser(policy=policy.HTTP).parsebytes(head + raw)
+        parts = {p.get_param("name", header="content-disposition"): p for p in form.iter_parts()}
+        if "file" not in parts or "purpose" not in parts:
+            self._send(400, error_body("A multipart form with 'file' and 'purpose' is required.", param="file"))
+            return
+        content = parts["file"].get_payload(decode=True) or b""
+        purpose = (parts["purpose"].get_payload(decode=True) or b"").decode()
+        self._send(200, self.fake.upload(parts["file"].get_filename() or "upload", purpose, content))
