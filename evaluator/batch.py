@@ -256,8 +256,12 @@ def _parse_row(raw: Any, line: int, *, evaluator: Evaluator, candidate: bool, se
     )
 
 
+class _RowError(str):
+    """The message of a row that could not be read (told apart from a row that is a JSON string)."""
+
+
 def _rows(text: str, fmt: str) -> Iterable[tuple[int, Any]]:
-    """(line number, raw row) pairs; an unparseable row yields its error message instead."""
+    """(line number, raw row) pairs; an unparseable row yields its :class:`_RowError` instead."""
     if fmt == "jsonl":
         for line, raw in enumerate(text.splitlines(), 1):
             if not raw.strip():
@@ -265,18 +269,18 @@ def _rows(text: str, fmt: str) -> Iterable[tuple[int, Any]]:
             try:
                 yield line, json.loads(raw)
             except json.JSONDecodeError as exc:
-                yield line, f"line {line}: invalid JSON ({exc.msg} at column {exc.colno})"
+                yield line, _RowError(f"line {line}: invalid JSON ({exc.msg} at column {exc.colno})")
         return
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in reader.fieldnames or []]
     if "question_id" not in header and "question" not in header:
-        yield 1, f"line 1: the CSV header needs a question_id or question column; got {header}"
+        yield 1, _RowError(f"line 1: the CSV header needs a question_id or question column; got {header}")
         return
     try:
         for row in reader:
             yield reader.line_num, {(k or "").strip(): v for k, v in row.items()}
     except csv.Error as exc:
-        yield reader.line_num, f"line {reader.line_num}: unreadable CSV ({exc})"
+        yield reader.line_num, _RowError(f"line {reader.line_num}: unreadable CSV ({exc})")
 
 
 def parse_batch(
@@ -312,7 +316,9 @@ def parse_batch(
     seen: dict[str, int] = {}
     for line, raw in _rows(text, fmt):
         parsed = (
-            raw if isinstance(raw, str) else _parse_row(raw, line, evaluator=evaluator, candidate=candidate, seen=seen)
+            raw
+            if isinstance(raw, _RowError)
+            else _parse_row(raw, line, evaluator=evaluator, candidate=candidate, seen=seen)
         )
         (errors if isinstance(parsed, str) else items).append(parsed)
     if not items and not errors:

@@ -66,7 +66,10 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
 
     from .batch import parse_batch, run_batch
     from .candidate import build_candidate
+    from .errors import InputError
 
+    if Path(args.output).resolve() == Path(args.input).resolve():
+        raise InputError(f"The results file {args.output} is the input file: give another -o/--output path.")
     candidate = build_candidate(evaluator.settings, args.candidate_model)
     parsed = parse_batch(Path(args.input), evaluator=evaluator, candidate=candidate is not None)
     for message in parsed.errors:

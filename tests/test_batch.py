@@ -401,3 +401,28 @@ def test_dataset_items_are_the_first_questions_for_a_candidate(settings: Setting
     ]
     assert all(i.answer is None and i.question_id == i.key for i in items)
     assert len(dataset_items(dataset)) == len(dataset)
+
+
+def test_a_jsonl_row_that_is_a_bare_string_is_a_malformed_row_with_its_line(settings: Settings) -> None:
+    # A JSON string is valid JSON but not a row: it used to come out as the error message itself ("str").
+    evaluator = Evaluator(settings)
+    qid = evaluator.dataset.items[0].id
+    text = "\n".join([json.dumps({"question_id": qid, "answer": "An answer."}), '"just a string"', "42"])
+    parsed = parse_batch(text, "jsonl", evaluator=evaluator)
+    assert len(parsed.items) == 1
+    assert [e.split(":")[0] for e in parsed.errors] == ["line 2", "line 3"]
+    assert all("expected an object" in e for e in parsed.errors)
+
+
+def test_cli_batch_refuses_to_write_its_results_over_the_input_file(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("JUDGE_BACKEND", "offline")
+    monkeypatch.setenv("DATA_PATH", str(settings.data_path))
+    monkeypatch.setenv("LOG_PATH", str(settings.log_path))
+    source = tmp_path / "answers.jsonl"
+    text = json.dumps({"question_id": "no-such-id", "answer": "x"}) + "\n"
+    source.write_text(text, encoding="utf-8")
+    assert cli.main(["batch", str(source), "-o", str(source), "-q"]) == 2
+    assert "input file" in capsys.readouterr().err
+    assert source.read_text(encoding="utf-8") == text
