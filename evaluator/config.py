@@ -158,7 +158,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str 
     if dotenv_path is not None and Path(dotenv_path).is_file():
         from dotenv import dotenv_values
 
-        values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        try:
+            dotenv = dotenv_values(dotenv_path)
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{dotenv_path} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+        values.update({k: v for k, v in dotenv.items() if v is not None})
     values.update(os.environ if environ is None else environ)
     kwargs: dict[str, Any] = {}
     for f in fields(Settings):

@@ -82,3 +82,12 @@ def test_env_example_lists_every_setting() -> None:
     assert {env_name(f.name) for f in fields(Settings)} <= names
     # And the example itself is a valid configuration.
     assert load_settings({}, dotenv_path=ROOT / ".env.example").master_model_name == "gpt-4o-mini"
+
+
+def test_a_dotenv_that_is_not_utf8_is_a_clear_config_error(tmp_path: Path) -> None:
+    # Saved as Latin-1 by an editor: it used to end in a UnicodeDecodeError traceback.
+    env_file = tmp_path / ".env"
+    env_file.write_bytes("OPENAI_API_KEY=sk-café-SECRET\nMASTER_TEMPERATURE=0.5\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"\.env.*UTF-8") as info:
+        load_settings({}, dotenv_path=env_file)
+    assert "SECRET" not in str(info.value)
