@@ -19,7 +19,7 @@ REQUIRED = ("id", "question", "reference")
 # Accepted spellings of the reference answer column in files people bring.
 REFERENCE_ALIASES = ("reference", "reference_answer", "answer", "expected_answer")
 DIFFICULTIES = ("easy", "medium", "hard")
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"[^\W_]+")  # words in any script: letters and digits
 
 
 @dataclass(frozen=True)

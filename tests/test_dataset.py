@@ -109,3 +109,20 @@ def test_closest_proposes_a_real_match_or_nothing() -> None:
     assert found.id == "ml-001"
     assert ds.closest("What is 2+2?") is None
     assert ds.closest("the of and") is None
+
+
+def test_search_matches_whole_non_ascii_words_not_their_ascii_fragments() -> None:
+    # Accented and non-Latin words used to be cut to their ASCII letters ("日本語" to nothing: every item matched).
+    ds = Dataset(
+        [
+            QAItem("fr-1", "Qu'est-ce qu'un café crème ?", "Un café avec de la crème."),
+            QAItem("fr-2", "Qu'est-ce que la caféine ?", "Un stimulant."),
+            QAItem("ja-1", "日本語 とは？", "日本の言語。"),
+            QAItem("en-1", "What is a cafeteria?", "A canteen."),
+        ]
+    )
+    assert [i.id for i in ds.search("crème")] == ["fr-1"]
+    assert [i.id for i in ds.search("café")] == ["fr-1", "fr-2"]
+    assert [i.id for i in ds.search("日本語")] == ["ja-1"]
+    assert ds.search("中文") == []
+    assert len(load_dataset(DATA_PATH).search("日本語")) == 0
