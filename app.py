@@ -78,6 +78,15 @@ def _client(request: gr.Request | None) -> str:
     return getattr(client, "host", None) or "unknown"
 
 
+def _text(value: Any, name: str) -> str:
+    """A text parameter of the JSON API: JSON ``null`` is empty; a number, list or object is an :class:`InputError`."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{name} must be text, got {type(value).__name__} {str(value)[:40]!r}.")
+    return value
+
+
 def _graded(record: EvaluationRecord) -> EvaluationRecord:
     """``record`` if the judge graded it; the judge's failure (already logged) as an error otherwise."""
     if not record.result.ok:
@@ -634,6 +643,8 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
         @_friendly
         def next_question(category: str = "", difficulty: str = "", question_id: str = "") -> dict[str, str]:
             """A dataset question: by id, else random within category and difficulty (empty means any)."""
+            category, difficulty = _text(category, "category"), _text(difficulty, "difficulty")
+            question_id = _text(question_id, "question_id")
             if question_id.strip():
                 return evaluator.dataset.get(question_id).to_dict()
             return next_item(evaluator, category, difficulty).to_dict()
@@ -641,6 +652,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
         @_friendly
         def evaluate(question_id: str, answer: str, request: gr.Request | None = None) -> dict[str, Any]:
             """Grade an answer to a dataset question; returns the logged evaluation record."""
+            question_id, answer = _text(question_id, "question_id"), _text(answer, "answer")
             evaluator.check_answer(answer)
             evaluator.dataset.get(question_id or "")
             limiter.check(_client(request))
@@ -651,6 +663,8 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             question: str, answer: str, reference: str = "", request: gr.Request | None = None
         ) -> dict[str, Any]:
             """Grade an answer to a question against your reference (none: the closest dataset question is named)."""
+            question, reference = _text(question, "question"), _text(reference, "reference")
+            answer = _text(answer, "answer")
             evaluator.check_answer(answer)
             evaluator.resolve(question=question, reference=reference)
             limiter.check(_client(request))
@@ -660,6 +674,8 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
         @_friendly
         def search_dataset(query: str = "", category: str = "", difficulty: str = "") -> list[dict[str, str]]:
             """Dataset questions matching every word of ``query``, within category and difficulty (empty means any)."""
+            query = _text(query, "query")
+            category, difficulty = _text(category, "category"), _text(difficulty, "difficulty")
             items = evaluator.dataset.search(
                 query, category=views.chosen(category), difficulty=views.chosen(difficulty)
             )
@@ -668,7 +684,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
         @_friendly
         def question_detail(question_id: str) -> dict[str, Any]:
             """One dataset question in full with its evaluation history (count, mean score, last grades)."""
-            item = evaluator.dataset.get(question_id or "")
+            item = evaluator.dataset.get(_text(question_id, "question_id"))
             return {**item.to_dict(), "history": evaluator.log.question_history(item.id)}
 
         @_friendly
@@ -680,6 +696,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             request: gr.Request | None = None,
         ) -> dict[str, Any]:
             """Agree/disagree with a logged grade, rate it 1-5 and comment; returns the record with its sentiment."""
+            evaluation_id, comment = _text(evaluation_id, "evaluation_id"), _text(comment, "comment")
             evaluator.check_comment(comment)
             limiter.check(_client(request))
             return evaluator.submit_feedback(evaluation_id, agree=agree, rating=rating, comment=comment).to_dict()
@@ -687,7 +704,11 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
         @_friendly
         def recent_feedback(limit: int = 20) -> list[dict[str, Any]]:
             """The latest feedback, newest first, with its sentiment and the grade it is about."""
-            return evaluator.recent_feedback(max(1, min(int(limit), 200)))
+            try:
+                limit = int(20 if limit is None else limit)
+            except (TypeError, ValueError):
+                raise InputError(f"limit must be a whole number, got {limit!r}.") from None
+            return evaluator.recent_feedback(max(1, min(limit, 200)))
 
         @_friendly
         def dashboard() -> dict[str, Any]:

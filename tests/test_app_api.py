@@ -332,3 +332,22 @@ def test_rate_limit_per_client(tmp_path: Path, judge_server: FakeOpenAIServer) -
             assert c.predict("stat-1", api_name="/question_detail")["id"] == "stat-1"
         finally:
             c.close()
+
+
+def test_json_nulls_and_wrong_types_get_a_clear_message(client: Client) -> None:
+    # A JSON client sends null for "not given" and may send a number: that used to be
+    # "Something went wrong on our side" (an AttributeError on None.strip()).
+    assert client.predict(None, None, None, api_name="/next_question")["id"] in {i["id"] for i in ITEMS}
+    assert len(client.predict(None, None, None, api_name="/search_dataset")) == len(ITEMS)
+    for args, api_name, message in [
+        ((None, "An answer."), "/evaluate", "No question with id ''"),
+        ((123, "An answer."), "/evaluate", "question_id must be text"),
+        (("stat-1", 42), "/evaluate", "answer must be text"),
+        (("Question?", None, "Reference."), "/evaluate_free", "answer is empty"),
+        (([1], "hi"), "/submit_feedback", "evaluation_id must be text"),
+        (("some-id", 5), "/submit_feedback", "comment must be text"),
+        (("abc",), "/recent_feedback", "limit must be a whole number"),
+    ]:
+        with pytest.raises(AppError, match=message) as info:
+            client.predict(*args, api_name=api_name)
+        assert "went wrong" not in str(info.value)
