@@ -162,7 +162,7 @@ def cmd_stats(evaluator: Evaluator, args: argparse.Namespace) -> int:
     from . import views
 
     log = evaluator.log
-    if log.hub is not None and not log.hub.wait_ready(timeout=log.hub.timeout):
+    if log.hub is not None and not log.hub.wait_first_attempt(timeout=log.hub.timeout):
         print("warning: the Hub log repo is not reachable; these figures cover the local log only", file=sys.stderr)
     data = views.dashboard_data(log.aggregate())
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else views.stats_text(data))

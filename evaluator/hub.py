@@ -116,6 +116,7 @@ class HubSync:
         self._last_error: str | None = None
         self._stop = threading.Event()
         self._ready = threading.Event()
+        self._tried = threading.Event()  # the first connection attempt has ended, however it went
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
@@ -154,6 +155,11 @@ class HubSync:
         """Wait until the repo was reached, pulled and the scheduler started; False on timeout."""
         return self._ready.wait(timeout)
 
+    def wait_first_attempt(self, timeout: float | None = None) -> bool:
+        """Wait for the first connection attempt to end; True if it reached the repo (False: it failed, or timeout)."""
+        self._tried.wait(timeout)
+        return self._ready.is_set()
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -173,6 +179,8 @@ class HubSync:
                 if self._scheduler is not None:
                     self._ready.set()
                 return
+            finally:
+                self._tried.set()
             self._stop.wait(self.every_minutes * 60)
 
     def _connect(self) -> None:

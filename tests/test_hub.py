@@ -271,3 +271,20 @@ def test_status_and_repr_carry_no_secret(settings: Settings, hub: FakeHfApi, tmp
     assert TOKEN not in json.dumps(log.status()) and TOKEN not in repr(log.hub)
     assert log.status()["hub"]["repo"] == REPO
     log.close()
+
+
+def test_a_failed_first_connection_is_known_without_waiting_for_the_timeout(
+    settings: Settings, hub: FakeHfApi, tmp_path: Path
+) -> None:
+    # `python -m evaluator stats` waits for this before reading: with the Hub down it used to wait the
+    # whole timeout (30 s) although the first attempt had failed at once.
+    hub.reachable = False
+    log = EvalLog.from_settings(hub_settings(settings, tmp_path), hf_api=hub)  # type: ignore[arg-type]
+    assert log.hub is not None
+    outcome: list[bool] = []
+    waiter = threading.Thread(target=lambda: outcome.append(log.hub.wait_first_attempt(timeout=None)), daemon=True)
+    waiter.start()
+    waiter.join(10)  # no timeout was given: only the end of the first attempt can end the wait
+    assert outcome == [False]
+    hub.reachable = True
+    log.close()
