@@ -8,7 +8,7 @@ The flow is ``submit`` -> ``poll``/``wait`` -> ``ingest``:
   the output (``<output>.openai-batch.json``: batch and file ids, model, prompt version, the scrubbed items;
   no key, no URL).
 * **ingest**, once the batch has ended, downloads its output and error files and turns each line into an
-  :class:`EvaluationRecord` through the judge's own reply validation (:func:`parse_grade`): an invalid reply
+  :class:`EvaluationRecord` through the judge's own reply validation (:func:`judge.completion_grade`): an invalid reply
   or a failed request becomes status error with its reason, never a score. Usage is priced at the Batch
   API's half price. Records get deterministic ids, so ingesting twice adds nothing: a success has the id
   :func:`batch.record_id` gives it in the interactive batch engine (job id = the one ``batch`` derives from
@@ -40,8 +40,8 @@ import openai
 
 from .batch import BatchItem, BatchSummary, default_job_id, file_format, record_id, result_row, summarize, write_results
 from .errors import ConfigError, InputError, JudgeError
-from .judge import OpenAIJudge, parse_grade
-from .models import EvaluationRecord, Grade, GradeRequest, JudgeResult, Usage, utc_now
+from .judge import OpenAIJudge, completion_grade
+from .models import EvaluationRecord, GradeRequest, JudgeResult, Usage, utc_now
 from .pricing import cost_usd
 
 if TYPE_CHECKING:
@@ -298,22 +298,6 @@ def _download(judge: OpenAIJudge, file_id: str) -> dict[str, dict[str, Any]]:
     return lines
 
 
-def _grade_of(body: dict[str, Any]) -> Grade:
-    """The grade in a chat-completion body, through the judge's validation; ``ValueError`` says what is wrong."""
-    choices = body.get("choices") or []
-    if not choices or not isinstance(choices[0], dict):
-        raise ValueError("reply has no choices")
-    message = choices[0].get("message") or {}
-    if message.get("refusal"):
-        raise ValueError(f"the judge refused: {str(message['refusal'])[:200]}")
-    try:
-        return parse_grade(message.get("content"))
-    except ValueError:
-        if choices[0].get("finish_reason") == "length":
-            raise ValueError("reply cut off at the token limit (raise MASTER_MAX_NEW_TOKENS)") from None
-        raise
-
-
 def _result(judge: OpenAIJudge, job: BatchJob, line: dict[str, Any] | None, status: str) -> JudgeResult:
     """The judge result of one batch line (None: the item has no line)."""
     base = {"backend": OpenAIJudge.backend, "model": job.model, "prompt_version": job.prompt_version}
@@ -332,7 +316,7 @@ def _result(judge: OpenAIJudge, job: BatchJob, line: dict[str, Any] | None, stat
     prompt, completion = int(tokens.get("prompt_tokens") or 0), int(tokens.get("completion_tokens") or 0)
     usage = Usage(prompt, completion, cost_usd(job.model, prompt, completion, batch=True))
     try:
-        grade = _grade_of(body)
+        grade = completion_grade(body, max_tokens=judge.max_tokens)
     except ValueError as exc:
         return JudgeResult("error", error=f"The judge's reply was not a valid grade: {exc}", usage=usage, **base)
     return JudgeResult("ok", grade=grade, usage=usage, **base)
