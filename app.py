@@ -773,6 +773,7 @@ def main() -> int:
     try:
         evaluator = Evaluator(load_settings())
         evaluator.dataset  # a bad DATA_PATH is a startup error, not a broken page  # noqa: B018
+        evaluator.log.ensure_writable()  # nor is a LOG_PATH that cannot be written
         app = create_app(evaluator)
     except EvaluatorError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -38,6 +38,7 @@ def _print_evaluation(record: EvaluationRecord) -> None:
 
 def cmd_evaluate(evaluator: Evaluator, args: argparse.Namespace) -> int:
     """Grade one answer and print the grade."""
+    evaluator.log.ensure_writable()  # a grade whose record cannot be kept is not worth the judge call
     record = evaluator.evaluate(
         args.answer, question_id=args.question_id, question=args.question, reference=args.reference, source="cli"
     )
@@ -50,6 +51,7 @@ def cmd_evaluate(evaluator: Evaluator, args: argparse.Namespace) -> int:
 
 def cmd_feedback(evaluator: Evaluator, args: argparse.Namespace) -> int:
     """Record feedback on a logged evaluation and print the sentiment read from the comment."""
+    evaluator.log.ensure_writable()
     record = evaluator.submit_feedback(args.evaluation_id, agree=args.agree, rating=args.rating, comment=args.comment)
     if args.json:
         print(json.dumps(record.to_dict(), ensure_ascii=False, indent=2))
@@ -70,6 +72,7 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
 
     if Path(args.output).resolve() == Path(args.input).resolve():
         raise InputError(f"The results file {args.output} is the input file: give another -o/--output path.")
+    evaluator.log.ensure_writable()
     candidate = build_candidate(evaluator.settings, args.candidate_model)
     parsed = parse_batch(Path(args.input), evaluator=evaluator, candidate=candidate is not None)
     for message in parsed.errors:

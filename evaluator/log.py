@@ -250,8 +250,25 @@ class EvalLog:
             hf_api=hf_api,
         )
         log = cls(settings.log_path, hub=hub)
-        hub.start()
+        try:
+            hub.start()  # claims this process's file in the folder: the folder must be writable
+        except OSError as exc:
+            raise LogError(
+                f"Cannot write the evaluation log (LOG_PATH) in {hub.folder}: {exc.strerror or exc}"
+            ) from None
         return log
+
+    def ensure_writable(self) -> None:
+        """Open (creating it if needed) the file records go to; :class:`LogError` naming it if the disk refuses."""
+        if self.hub is not None:
+            return  # the sync took this process's lock file in the same folder when it started
+        with self._write_lock:
+            try:
+                self._open()
+            except OSError as exc:
+                raise LogError(
+                    f"Cannot write the evaluation log (LOG_PATH) {self.write_path}: {exc.strerror or exc}"
+                ) from None
 
     # -- writing ---------------------------------------------------------------------------
     def append(self, record: Any) -> None:

@@ -351,3 +351,17 @@ def test_json_nulls_and_wrong_types_get_a_clear_message(client: Client) -> None:
         with pytest.raises(AppError, match=message) as info:
             client.predict(*args, api_name=api_name)
         assert "went wrong" not in str(info.value)
+
+
+def test_app_stops_at_start_when_the_log_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import app
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    monkeypatch.setenv("DATA_PATH", str(Path(__file__).resolve().parent.parent / "data" / "Q&A_db_practice.json"))
+    monkeypatch.setenv("LOG_PATH", str(blocker / "evaluations_log.jsonl"))
+    monkeypatch.setenv("PORT", "not-a-port")  # should the check be missing, stop before serving anyway
+    assert app.main() == 2
+    assert "LOG_PATH" in capsys.readouterr().err

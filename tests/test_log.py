@@ -451,3 +451,20 @@ def test_from_settings_without_hub_repo_is_local_only(settings: Settings) -> Non
     assert log.hub is None and log.write_path == settings.log_path
     assert log.status()["hub"] is None
     assert not any(t.name == "hub-log-sync" for t in threading.enumerate())
+
+
+def test_an_unwritable_log_location_is_a_log_error_naming_it(settings: Settings, tmp_path: Path) -> None:
+    # A LOG_PATH under a file (or in a read-only folder) used to surface as a raw OSError traceback
+    # with HF_LOG_REPO set, and only as a logged error after each grading without it.
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    path = blocker / "evaluations_log.jsonl"
+    with pytest.raises(LogError, match=r"LOG_PATH.*not-a-folder"):
+        EvalLog(path).ensure_writable()
+    with pytest.raises(LogError, match=r"LOG_PATH.*not-a-folder"):
+        EvalLog.from_settings(replace(settings, log_path=path, hf_log_repo="me/eval-log", hf_token="hf_x"))
+    fine = EvalLog(tmp_path / "new" / "evaluations_log.jsonl")
+    fine.ensure_writable()
+    fine.append({"kind": "evaluation", "id": "e1", "score": 5.0})
+    assert fine.get("e1") is not None
+    fine.close()

@@ -103,3 +103,22 @@ def test_cli_grades_a_shipped_question_offline_with_no_configuration(tmp_path: P
         "evaluate", "--question-id", "ml-001", "--answer", "x", cwd=tmp_path, env={**env, "MASTER_TEMPERATURE": "hot"}
     )
     assert badcfg.returncode == 2 and "MASTER_TEMPERATURE" in badcfg.stderr
+
+
+def test_cli_refuses_to_grade_when_the_log_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It used to print the grade and exit 0, then lose the record at exit (an id that feedback cannot find).
+    from evaluator import cli
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    monkeypatch.setenv("DATA_PATH", str(ROOT / "data" / "Q&A_db_practice.json"))
+    monkeypatch.setenv("LOG_PATH", str(blocker / "evaluations_log.jsonl"))
+    assert cli.main(["evaluate", "--question-id", "ml-001", "--answer", GOOD]) == 2
+    out, err = capsys.readouterr()
+    assert "LOG_PATH" in err and "blocker" in err and "Score:" not in out
+    monkeypatch.setenv("HF_LOG_REPO", "me/eval-log")
+    monkeypatch.setenv("HF_TOKEN", "hf_x")
+    assert cli.main(["stats"]) == 2
+    assert "LOG_PATH" in capsys.readouterr().err
