@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -100,6 +102,19 @@ def _bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _url(name: str, raw: str) -> str:
+    value = raw.strip()
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = re.sub(r"//[^/@]*@", "//***@", value)  # credentials in a URL are secrets too
+        raise ConfigError(f"{name} must be an http(s) URL such as http://localhost:8000/v1, got {shown!r}")
+    return value
+
+
 def _path(name: str, raw: str) -> Path:
     return Path(raw.strip())
 
@@ -116,7 +131,7 @@ def _choice(*allowed: str) -> Callable[[str, str], str]:
 
 _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "openai_api_key": _str,
-    "openai_base_url": _str,
+    "openai_base_url": _url,
     "master_model_name": _str,
     "master_max_new_tokens": _int(1, 16384),
     "master_temperature": _float(0.0, 2.0),
@@ -129,7 +144,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "consistency_runs": _int(1, 10),
     "cache_path": _path,
     "candidate_model_name": _str,
-    "candidate_base_url": _str,
+    "candidate_base_url": _url,
     "candidate_api_key": _str,
     "hf_token": _str,
     "hf_log_repo": _str,

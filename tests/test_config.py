@@ -91,3 +91,17 @@ def test_a_dotenv_that_is_not_utf8_is_a_clear_config_error(tmp_path: Path) -> No
     with pytest.raises(ConfigError, match=r"\.env.*UTF-8") as info:
         load_settings({}, dotenv_path=env_file)
     assert "SECRET" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["localhost:8000/v1", "not a url", "ftp://host/v1", "http://[::1", "http:///v1"])
+@pytest.mark.parametrize("name", ["OPENAI_BASE_URL", "CANDIDATE_BASE_URL"])
+def test_a_base_url_that_is_not_http_names_the_variable(name: str, value: str) -> None:
+    # "localhost:8000/v1" used to fail only at the first grading ("Could not connect to the judge API at None"),
+    # and "http://[::1" with a traceback.
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: value}, dotenv_path=None)
+    for good in ("http://localhost:8000/v1", "https://api.example.com/v1", "http://[::1]:8080/v1"):
+        assert getattr(load_settings({name: good}, dotenv_path=None), name.lower()) == good
+    with pytest.raises(ConfigError) as info:
+        load_settings({name: "htp://user:s3cret-pass@host/v1"}, dotenv_path=None)
+    assert "s3cret" not in str(info.value)
