@@ -5,7 +5,8 @@ own CPU, and runs the batch engine with the real OpenAI judge pointed at it (``O
 a dummy key, log, cache and output in a fresh temp dir per run, so nothing is cached across runs):
 
 1. latency 0.2 s, N = 200 items, concurrency C = 8, 16, 32: wall time against the ideal
-   ``ceil(N / C) * latency`` (target >= 90 %);
+   ``ceil(N / C) * latency`` (target >= 90 %), and the CPU each side spent per item (the client's is the
+   engine, judge and ``openai`` client on one event loop; both processes share the machine's cores);
 2. the same with a server rate limit (20 req/s, 429 + Retry-After): items lost (target 0), items
    graded twice (target 0), and throughput as a share of the limit (target >= 90 %).
 
@@ -52,7 +53,12 @@ def _serve(conn, latency: float, rate_limit: float | None) -> None:
             if command == "reset":
                 server.reset()
             conn.send(
-                {"requests": len(server.requests), "max_in_flight": server.max_in_flight, "429s": server.count_429}
+                {
+                    "requests": len(server.requests),
+                    "max_in_flight": server.max_in_flight,
+                    "429s": server.count_429,
+                    "cpu": time.process_time(),
+                }
             )
 
 
@@ -99,16 +105,18 @@ def run_once(server: Server, concurrency: int, salt: str) -> dict:
         evaluator.judge  # noqa: B018 - build the judge (clients, prompt) before the clock starts
         parsed = parse_batch(batch_text(N, salt), "jsonl", evaluator=evaluator)
         output = Path(tmp) / "results.jsonl"
-        server.stats(reset=True)
-        started = time.perf_counter()
+        server_cpu = server.stats(reset=True)["cpu"]
+        cpu, started = time.process_time(), time.perf_counter()
         summary = run_batch(evaluator, parsed.items, concurrency=concurrency, output=output)
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         stats = server.stats()
         rows = read_results(output)
         logged = Counter(r["question"] + r["answer"] for r in evaluator.log.records() if r.get("status") == "ok")
         evaluator.close()
     return {
         "wall": wall,
+        "client_ms": 1000 * cpu / N,
+        "server_ms": 1000 * (stats.pop("cpu") - server_cpu) / N,
         "ok": summary.ok,
         "failed": summary.failed,
         "lost": N - len({r["key"] for r in rows if r["status"] == "ok"}),
@@ -126,16 +134,25 @@ def main() -> None:
         cold = run_once(server, 8, "cold")["wall"]
         ideal8 = math.ceil(N / 8) * LATENCY
         print(f"cold start (first batch in the process, lazy imports): C=8 {cold:.2f} s = {100 * ideal8 / cold:.1f} %")
-        print("  C  ideal s  wall s (each run)       % of ideal (median, best)  max in flight  lost")
+        print(
+            "  C  ideal s  wall s (each run)       % of ideal (median, worst, best)  max in flight  lost"
+            "  CPU ms/item (client, server)  load"
+        )
         for concurrency in (8, 16, 32):
+            load = os.getloadavg()[0]
             runs = [run_once(server, concurrency, f"c{concurrency}-{r}") for r in range(REPEATS)]
             ideal = math.ceil(N / concurrency) * LATENCY
             walls = [r["wall"] for r in runs]
             shown = " ".join(f"{w:.2f}" for w in walls)
-            median, best = 100 * ideal / statistics.median(walls), 100 * ideal / min(walls)
+            median, worst, best = (100 * ideal / w for w in (statistics.median(walls), max(walls), min(walls)))
             in_flight = max(r["max_in_flight"] for r in runs)
             lost = sum(r["lost"] + r["failed"] for r in runs)
-            print(f"{concurrency:>3} {ideal:>8.2f}  {shown:<24} {median:>6.1f} {best:>6.1f}{in_flight:>21} {lost:>5}")
+            client = statistics.median(r["client_ms"] for r in runs)
+            served = statistics.median(r["server_ms"] for r in runs)
+            print(
+                f"{concurrency:>3} {ideal:>8.2f}  {shown:<24} {median:>6.1f} {worst:>6.1f} {best:>6.1f}{in_flight:>21}"
+                f" {lost:>5}  {client:>16.2f} {served:>8.2f}  {load:>8.2f}"
+            )
     finally:
         server.stop()
 
