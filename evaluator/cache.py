@@ -13,6 +13,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple
@@ -74,9 +75,20 @@ class GradeCache:
             # processes read while one writes, busy_timeout makes writers wait instead of failing.
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            # Switching a new file to WAL takes an exclusive lock that SQLite does not wait for: when
+            # two processes create the cache at once, one gets "database is locked" and tries again.
+            deadline = time.monotonic() + self.timeout
+            while True:
+                try:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    conn.execute(_SCHEMA)
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        conn.close()
+                        raise
+                    time.sleep(0.01)
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute(_SCHEMA)
             self._conn = conn
         return self._conn
 
