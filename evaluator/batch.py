@@ -93,6 +93,9 @@ _REFERENCE_KEYS = ("reference", "reference_answer", "expected_answer")
 OFFLINE_CHUNK = 64
 OFFLINE_CHUNK_SECONDS = 1.0
 OFFLINE_CHUNK_RANGE = (16, 512)
+# When this many items failed after every retry and none was graded yet in the run, the judge (or candidate) is
+# taken to be down (wrong URL, key or model): the remaining items are recorded as errors without being sent.
+BREAKER_FAILURES = 3
 
 ResultCallback = Callable[[int, int, dict[str, Any]], None]
 
@@ -574,6 +577,8 @@ class _Job:
         self.backoff = backoff
         self.rows: dict[str, dict[str, Any]] = {}
         self.done = 0
+        self.graded = self.failed = 0  # items finished in this run
+        self.broken: str | None = None  # why the rest of the run is not sent (see BREAKER_FAILURES)
         self.judge_slots = _AdaptiveLimit(concurrency)
         self.candidate_slots = _AdaptiveLimit(concurrency)
 
@@ -605,6 +610,8 @@ class _Job:
         assert self.candidate is not None
         reason: Exception = CandidateError("no attempt made")
         for n in range(self.retries + 1):
+            if self.broken:
+                raise CandidateError(self.broken)
             if n:
                 await self._pause(n, f"Candidate {self.candidate.name}", reason)
             generation = await self.candidate_slots.acquire()
@@ -629,6 +636,8 @@ class _Job:
         for n in range(self.retries + 1):
             if result is not None and result.ok:
                 return result
+            if self.broken:
+                return self._error_result(self.broken)
             if result is not None:
                 await self._pause(n, "Judge", result.error)
             generation = await self.judge_slots.acquire()
@@ -680,6 +689,7 @@ class _Job:
             id=record_id(self.job_id, item.key) if result.ok else new_id(),
         )
         self.evaluator.record(record)
+        self._count(result)
         row = result_row(item, record.to_dict(), candidate_tokens=usage.total_tokens if item.answer is None else None)
         if item.answer is None and usage.cost_usd:
             row["cost_usd"] += usage.cost_usd
@@ -689,6 +699,19 @@ class _Job:
         self.done += 1
         if self.on_result:
             self.on_result(self.done, len(self.items), row)
+
+    def _count(self, result: JudgeResult) -> None:
+        """Count a finished item; trip the breaker when the first items of the run all failed."""
+        if result.ok:
+            self.graded += 1
+            return
+        self.failed += 1
+        if self.broken is None and not self.graded and self.failed >= BREAKER_FAILURES:
+            self.broken = (
+                f"not attempted: the first {self.failed} items failed after every retry ({result.error}). "
+                "Fix that and run the same batch again: it grades only what is not done."
+            )
+            logger.warning("Batch %s: %s", self.job_id, self.broken)
 
     async def _worker(self, queue: asyncio.Queue[BatchItem]) -> None:
         """Take items until none are left: answer if needed, grade, record."""

@@ -426,3 +426,27 @@ def test_cli_batch_refuses_to_write_its_results_over_the_input_file(
     assert cli.main(["batch", str(source), "-o", str(source), "-q"]) == 2
     assert "input file" in capsys.readouterr().err
     assert source.read_text(encoding="utf-8") == text
+
+
+def test_a_judge_that_never_answers_fails_the_rest_of_the_batch_fast_and_a_rerun_grades_it(
+    settings: Settings, openai_server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    # A wrong OPENAI_BASE_URL or key: every item used to go through every retry, one after another once the
+    # concurrency had been halved down to 1 (20 items against a closed port took 7.5 minutes).
+    evaluator = Evaluator(openai_settings(settings, openai_server, judge_max_retries=0))
+    parsed = parse_batch("\n".join(batch_lines(evaluator, 12)), "jsonl", evaluator=evaluator)
+    for _ in range(100):
+        openai_server.enqueue(status=500)
+    output = tmp_path / "out.jsonl"
+
+    summary = run_batch(evaluator, parsed.items, concurrency=2, output=output, retries=2, backoff=0.01)
+
+    assert summary.n == 12 and summary.failed == 12 and summary.ok == 0  # every item recorded, none dropped
+    assert openai_server.served < 12 * 3 // 2  # most items were not sent at all
+    rows = read_results(output)
+    assert all(r["status"] == "error" for r in rows)
+    assert sum("not attempted" in r["error"] for r in rows) >= 6 and "500" in rows[-1]["error"]
+
+    openai_server.reset()  # the judge is fixed: the same job grades what failed
+    again = run_batch(evaluator, parsed.items, concurrency=2, output=output, retries=2, backoff=0.01)
+    assert again.ok == 12 and again.failed == 0
