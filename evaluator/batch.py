@@ -274,16 +274,28 @@ def _rows(text: str, fmt: str) -> Iterable[tuple[int, Any]]:
             except json.JSONDecodeError as exc:
                 yield line, _RowError(f"line {line}: invalid JSON ({exc.msg} at column {exc.colno})")
         return
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
+    buffer = io.StringIO(text)
+    reader = csv.DictReader(buffer)
+    try:
+        header = [h.strip() for h in reader.fieldnames or []]
+    except csv.Error as exc:
+        yield 1, _RowError(f"line 1: unreadable CSV header ({exc})")
+        return
     if "question_id" not in header and "question" not in header:
         yield 1, _RowError(f"line 1: the CSV header needs a question_id or question column; got {header}")
         return
-    try:
-        for row in reader:
-            yield reader.line_num, {(k or "").strip(): v for k, v in row.items()}
-    except csv.Error as exc:
-        yield reader.line_num, _RowError(f"line {reader.line_num}: unreadable CSV ({exc})")
+    while True:
+        start, position = reader.line_num + 1, buffer.tell()  # where the next row begins
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a field over csv.field_size_limit(): report that row, read on
+            yield start, _RowError(f"line {start}: unreadable CSV row ({exc})")
+            if buffer.tell() == position:  # nothing was consumed: reading on would not move
+                return
+            continue
+        yield reader.line_num, {(k or "").strip(): v for k, v in row.items()}
 
 
 def parse_batch(

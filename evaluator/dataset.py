@@ -183,10 +183,13 @@ def parse_dataset(text: str, fmt: str, *, name: str = "dataset") -> Dataset:
         header = [h.strip() for h in reader.fieldnames or []]
         if "id" not in header or "question" not in header or not set(REFERENCE_ALIASES) & set(header):
             raise DatasetError(f"{name}: CSV header must include id, question and reference; got {header}")
-        pairs = (
-            (f"row {n} (line {reader.line_num})", {k.strip(): v for k, v in row.items() if k})
-            for n, row in enumerate(reader, 1)
-        )
+        try:
+            pairs = [
+                (f"row {n} (line {reader.line_num})", {k.strip(): v for k, v in row.items() if k})
+                for n, row in enumerate(reader, 1)
+            ]
+        except csv.Error as exc:  # e.g. a field over csv.field_size_limit()
+            raise DatasetError(f"{name}: unreadable CSV at line {reader.line_num + 1}: {exc}") from None
     else:
         raise DatasetError(f"{name}: unsupported format {fmt!r}; use .json, .jsonl or .csv")
     return Dataset(_validate(pairs, name), name=name)

@@ -450,3 +450,13 @@ def test_a_judge_that_never_answers_fails_the_rest_of_the_batch_fast_and_a_rerun
     openai_server.reset()  # the judge is fixed: the same job grades what failed
     again = run_batch(evaluator, parsed.items, concurrency=2, output=output, retries=2, backoff=0.01)
     assert again.ok == 12 and again.failed == 0
+
+
+def test_an_unreadable_csv_row_is_reported_at_its_line_and_the_rows_after_it_still_run(settings: Settings) -> None:
+    # A field over the csv module's limit (131072 characters) used to end the file there, reported at line 1.
+    evaluator = Evaluator(settings)
+    qid = evaluator.dataset.items[0].id
+    text = f'question_id,answer\n{qid},"{"x" * 200_000}"\n{qid},A fine answer.\n'
+    parsed = parse_batch(text, "csv", evaluator=evaluator)
+    assert [e.split(":")[0] for e in parsed.errors] == ["line 2"]
+    assert [(item.line, item.answer) for item in parsed.items] == [(3, "A fine answer.")]

@@ -126,3 +126,11 @@ def test_search_matches_whole_non_ascii_words_not_their_ascii_fragments() -> Non
     assert [i.id for i in ds.search("日本語")] == ["ja-1"]
     assert ds.search("中文") == []
     assert len(load_dataset(DATA_PATH).search("日本語")) == 0
+
+
+def test_an_unreadable_csv_dataset_is_a_dataset_error_saying_where(tmp_path: Path) -> None:
+    # It used to escape as a raw _csv.Error (a traceback in the CLI, "something went wrong" in the app).
+    path = tmp_path / "big.csv"
+    path.write_text(f'id,question,reference\nq1,Why?,"{"x" * 200_000}"\n', encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"big\.csv: unreadable CSV at line 2"):
+        load_dataset(path)
