@@ -779,8 +779,8 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     raw_port = os.environ.get("PORT") or os.environ.get("GRADIO_SERVER_PORT") or "7860"
-    if not raw_port.strip().isdigit():
-        print(f"error: PORT must be a port number, got {raw_port!r}", file=sys.stderr)
+    if not raw_port.strip().isdigit() or not 0 < int(raw_port) < 65536:
+        print(f"error: PORT must be a port number (1-65535), got {raw_port!r}", file=sys.stderr)
         return 2
     port = int(raw_port)
     host = os.environ.get("GRADIO_SERVER_NAME") or "0.0.0.0"

@@ -365,3 +365,17 @@ def test_app_stops_at_start_when_the_log_cannot_be_written(
     monkeypatch.setenv("PORT", "not-a-port")  # should the check be missing, stop before serving anyway
     assert app.main() == 2
     assert "LOG_PATH" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port", ["99999", "65536"])
+def test_app_stops_at_start_on_a_port_out_of_range(
+    port: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # PORT=99999 used to pass the digit check and end in an OverflowError traceback from bind().
+    import app
+
+    monkeypatch.setenv("DATA_PATH", str(Path(__file__).resolve().parent.parent / "data" / "Q&A_db_practice.json"))
+    monkeypatch.setenv("LOG_PATH", str(tmp_path / "evaluations_log.jsonl"))
+    monkeypatch.setenv("PORT", port)
+    assert app.main() == 2
+    assert f"PORT must be a port number (1-65535), got '{port}'" in capsys.readouterr().err
