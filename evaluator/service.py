@@ -247,14 +247,15 @@ class Evaluator:
         """The latest ``limit`` feedback records, newest first, each with the question, score and verdict graded."""
         if limit < 1:
             return []
-        records = self.log.records()
-        evaluations = {r.get("id"): r for r in records if r.get("kind") == "evaluation"}
-        feedback = [r for r in records if r.get("kind") == "feedback"]
+        feedback = self.log.records(kind="feedback")
         # Newest append first among equal timestamps (millisecond clock), then by time across merged replica logs.
         latest = sorted(reversed(feedback), key=lambda r: r.get("timestamp") or "", reverse=True)[:limit]
         out = []
         for fb in latest:
-            evaluation = evaluations.get(fb.get("evaluation_id"), {})
+            # Look up only the evaluations shown, by id, instead of copying the whole log.
+            evaluation = self.log.get(fb.get("evaluation_id") or "") or {}
+            if evaluation.get("kind") != "evaluation":
+                evaluation = {}
             out.append({**fb, **{key: evaluation.get(key) for key in ("question", "score", "verdict")}})
         return out
 
