@@ -16,6 +16,8 @@ from .errors import EvaluatorError
 from .models import EvaluationRecord
 from .service import Evaluator
 
+MAX_LISTED_ERRORS = 20  # row errors printed by agreement (the count of all of them follows)
+
 
 def _print_evaluation(record: EvaluationRecord) -> None:
     r = record.result
@@ -100,6 +102,52 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
         print(f"Malformed rows: {len(parsed.errors)} (listed above on stderr)")
     print(f"Results: {args.output}")
     return 1 if summary.failed or parsed.errors else 0
+
+
+def cmd_agreement(evaluator: Evaluator, args: argparse.Namespace) -> int:
+    """Grade a human-graded file (resumably) and print the judge's agreement with the human grades."""
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from .agreement import check_results_judge, default_output, measure_agreement, parse_human_file
+    from .batch import default_job_id, read_results, run_batch
+    from .errors import ConfigError, InputError
+
+    settings = evaluator.settings
+    backend = args.judge or settings.effective_judge_backend
+    if backend == "openai" and not settings.openai_api_key:
+        raise ConfigError("--judge openai needs OPENAI_API_KEY to be set")
+    if backend != settings.effective_judge_backend:
+        evaluator = Evaluator(replace(settings, judge_backend=backend), log=evaluator.log)
+    output = Path(args.output) if args.output else default_output(args.input, backend)
+    if output.resolve() == Path(args.input).resolve():
+        raise InputError(f"The results file {output} is the input file: give another -o/--output path.")
+    check_results_judge(read_results(output), backend, output)
+    evaluator.log.ensure_writable()
+    grades = parse_human_file(Path(args.input), evaluator=evaluator, scale=args.scale)
+    for message in grades.errors[:MAX_LISTED_ERRORS]:
+        print(f"{args.input}: {message}", file=sys.stderr)
+    if len(grades.errors) > MAX_LISTED_ERRORS:
+        print(f"{args.input}: ... and {len(grades.errors) - MAX_LISTED_ERRORS} more", file=sys.stderr)
+    with tqdm(total=len(grades.items), unit="item", desc="grading", file=sys.stderr, disable=args.quiet) as bar:
+        summary = run_batch(
+            evaluator,
+            grades.items,
+            concurrency=args.concurrency,
+            output=output,
+            on_result=lambda done, total, row: bar.update(done - bar.n),
+            job_id="agreement-" + default_job_id(output).removeprefix("batch-"),
+        )
+    report = measure_agreement(summary.rows, grades, resamples=args.resamples)
+    if args.json:
+        print(json.dumps({**report.to_dict(), "results": str(output)}, ensure_ascii=False, indent=2))
+    else:
+        print(report.text())
+        if grades.errors:
+            print(f"Rows without a usable human grade or answer: {len(grades.errors)} (listed above on stderr)")
+        print(f"Graded rows: {output} (run the same command again to resume or reuse them)")
+    return 1 if grades.errors or report.failed else 0
 
 
 def cmd_openai_batch_submit(evaluator: Evaluator, args: argparse.Namespace) -> int:
@@ -208,6 +256,21 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--job-id", help="batch id in the log (default: derived from the output path)")
     bt.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     bt.set_defaults(func=cmd_batch)
+
+    ag = sub.add_parser("agreement", help="measure a judge against human grades (correlation, kappa, accuracy)")
+    ag.add_argument(
+        "input", help="rows with question_id (or question + reference), answer and human_score or label; .jsonl/.csv"
+    )
+    ag.add_argument("--judge", choices=("offline", "openai"), help="the judge to measure (default JUDGE_BACKEND)")
+    ag.add_argument(
+        "-o", "--output", help="graded rows, .jsonl or .csv (re-running resumes); default agreement-FILE-JUDGE.jsonl"
+    )
+    ag.add_argument("--scale", type=float, default=5.0, help="top of the human_score scale (default 5: scores 0-5)")
+    ag.add_argument("--concurrency", type=int, default=8, help="judge calls in flight at most (default 8)")
+    ag.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the intervals (default 1000)")
+    ag.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ag.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ag.set_defaults(func=cmd_agreement)
 
     st = sub.add_parser("stats", help="the dashboard's figures over the evaluation log (LOG_PATH)")
     st.add_argument("--json", action="store_true", help="print them as JSON (what the app's /dashboard returns)")
