@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import CandidateError, ConfigError
 from .models import Usage
-from .pricing import cost_usd
+from .pricing import reply_usage
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -159,11 +159,7 @@ class OpenAICandidate:
             raise CandidateError(f"candidate model {self.name}: {_describe_api_error(exc)}") from None
         choice = response.choices[0] if response.choices else None
         text = ((choice.message.content if choice else None) or "").strip()
-        u = response.usage
-        if u is None:
-            return CandidateAnswer(text=text, usage=Usage())
-        cost = cost_usd(self.name, u.prompt_tokens, u.completion_tokens)
-        return CandidateAnswer(text=text, usage=Usage(u.prompt_tokens, u.completion_tokens, cost))
+        return CandidateAnswer(text=text, usage=reply_usage(self.name, response.usage))
 
     def close(self) -> None:
         """Drop the client (its connections close with it)."""

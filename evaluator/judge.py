@@ -39,7 +39,7 @@ import orjson
 from .cache import CacheEntry, GradeCache, cache_key
 from .errors import ConfigError
 from .models import CRITERIA, VERDICTS, Consistency, Grade, GradeRequest, JudgeResult, Status, Usage
-from .pricing import cost_usd
+from .pricing import reply_usage
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -470,10 +470,7 @@ class OpenAIJudge:
     def _usage(self, body: Any) -> Usage:
         """Tokens and cost of one reply (none when the body reports no usage)."""
         u = body.get("usage") if isinstance(body, dict) else None
-        if not isinstance(u, dict):
-            return Usage()
-        prompt, completion = int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0)
-        return Usage(prompt, completion, cost_usd(self.model, prompt, completion))
+        return reply_usage(self.model, u if isinstance(u, dict) else None)
 
     # -- results -----------------------------------------------------------------------------------
     def _key(self, request: GradeRequest) -> str:

@@ -41,8 +41,8 @@ import openai
 from .batch import BatchItem, BatchSummary, default_job_id, file_format, record_id, result_row, summarize, write_results
 from .errors import ConfigError, InputError, JudgeError
 from .judge import OpenAIJudge, completion_grade
-from .models import EvaluationRecord, GradeRequest, JudgeResult, Usage, utc_now
-from .pricing import cost_usd
+from .models import EvaluationRecord, GradeRequest, JudgeResult, utc_now
+from .pricing import reply_usage
 
 if TYPE_CHECKING:
     from openai.types import Batch
@@ -312,9 +312,8 @@ def _result(judge: OpenAIJudge, job: BatchJob, line: dict[str, Any] | None, stat
         where = f"returned {code}" if code else "failed"
         return JudgeResult("error", error=f"The Batch API request {where}: {_redact(judge, reason)[:300]}", **base)
     body = response.get("body") or {}
-    tokens = body.get("usage") or {}
-    prompt, completion = int(tokens.get("prompt_tokens") or 0), int(tokens.get("completion_tokens") or 0)
-    usage = Usage(prompt, completion, cost_usd(job.model, prompt, completion, batch=True))
+    tokens = body.get("usage")
+    usage = reply_usage(job.model, tokens if isinstance(tokens, dict) else None, batch=True)
     try:
         grade = completion_grade(body, max_tokens=judge.max_tokens)
     except ValueError as exc:

@@ -10,8 +10,14 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from typing import Any
+
+from .models import Usage
 
 logger = logging.getLogger(__name__)
+
+# No single call spends more tokens than this: a larger reported count is a server fault, not a bill.
+MAX_TOKENS_PER_CALL = 10_000_000
 
 # model: (input USD per 1M tokens, output USD per 1M tokens)
 PRICES_PER_1M: dict[str, tuple[float, float]] = {
@@ -60,3 +66,28 @@ def cost_usd(model: str, prompt_tokens: int, completion_tokens: int, *, batch: b
         return 0.0
     cost = (prompt_tokens * price[0] + completion_tokens * price[1]) / 1_000_000
     return cost * BATCH_DISCOUNT if batch else cost
+
+
+def _token_count(usage: Any, name: str, model: str) -> int:
+    """One token count of a reply's ``usage``; 0, with a warning, when it is not a sane whole number."""
+    value = usage.get(name) if isinstance(usage, dict) else getattr(usage, name, None)
+    if value is None:
+        return 0
+    if value.__class__ is int and 0 <= value <= MAX_TOKENS_PER_CALL:
+        return value
+    logger.warning("Model %r reported %s = %.40r: not a token count, recorded as 0", model, name, value)
+    return 0
+
+
+def reply_usage(model: str, usage: Any, *, batch: bool = False) -> Usage:
+    """Tokens and cost from a reply's untrusted ``usage`` (a dict or an object; None: nothing reported).
+
+    The server writes these numbers: a count that is not a whole number in 0..:data:`MAX_TOKENS_PER_CALL`
+    (``"abc"``, ``1e300``, ``-5``, ``true``) is recorded as 0 with a warning, so a grade already paid for is
+    never lost to it.
+    """
+    if usage is None:
+        return Usage()
+    prompt = _token_count(usage, "prompt_tokens", model)
+    completion = _token_count(usage, "completion_tokens", model)
+    return Usage(prompt, completion, cost_usd(model, prompt, completion, batch=batch))

@@ -24,7 +24,7 @@ from evaluator.candidate import LocalCandidate, OpenAICandidate, build_candidate
 from evaluator.config import Settings
 from evaluator.errors import InputError
 from evaluator.service import Evaluator
-from tests.openai_server import FakeOpenAIServer
+from tests.openai_server import FakeOpenAIServer, completion_body
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "test-batch-key-0123456789"
@@ -286,6 +286,26 @@ def test_a_failing_candidate_is_recorded_as_an_error_not_dropped(
     assert row["status"] == "error" and row["error"].startswith("candidate model:") and "503" in row["error"]
     assert graded_requests(openai_server) == []  # nothing to grade, nothing invented
     assert [r["status"] for r in evaluator.log.records("evaluation")] == ["error"]
+
+
+def test_a_candidate_reply_with_nonsense_usage_is_still_graded(
+    settings: Settings, openai_server: FakeOpenAIServer
+) -> None:
+    # Token counts are the server's word: "abc" or -5 is recorded as 0, the answer is still graded.
+    evaluator = Evaluator(openai_settings(settings, openai_server, candidate_base_url=openai_server.base_url))
+    candidate = build_candidate(evaluator.settings, "candidate-model")
+    body = completion_body("The middle value of the sorted data.")
+    body["usage"] = {"prompt_tokens": "abc", "completion_tokens": -5, "total_tokens": None}
+    openai_server.enqueue(body=body)
+    parsed = parse_batch(
+        json.dumps({"question_id": evaluator.dataset.items[0].id}), "jsonl", evaluator=evaluator, candidate=True
+    )
+
+    summary = run_batch(evaluator, parsed.items, candidate=candidate, retries=0)
+
+    [row] = summary.rows
+    assert row["status"] == "ok" and row["candidate_tokens"] == 0
+    assert row["answer"] == "The middle value of the sorted data."
 
 
 def test_rows_without_answers_need_a_candidate(settings: Settings) -> None:
