@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import CandidateError, ConfigError
 from .models import Usage
+from .openai_clients import DEFAULT_BASE_URL, build_client, origin
 from .pricing import reply_usage
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ class OpenAICandidate:
         self.name = model.strip()
         self.max_tokens = max_tokens
         self.temperature = temperature
-        self._base_url = base_url
+        self._base_url = base_url or DEFAULT_BASE_URL
         # Self-hosted servers usually ignore the key, but the client insists on one.
         self._api_key = api_key or "not-needed"
         self._timeout = timeout
@@ -115,19 +116,21 @@ class OpenAICandidate:
     def from_settings(cls, settings: Settings, *, model: str | None = None) -> OpenAICandidate:
         """The candidate ``model`` (default ``CANDIDATE_MODEL_NAME``) at ``CANDIDATE_BASE_URL``.
 
-        Without ``CANDIDATE_BASE_URL`` the candidate talks to OpenAI itself, so the judge's
-        ``OPENAI_API_KEY`` stands in for a missing ``CANDIDATE_API_KEY``; it is never sent to
-        another server.
+        Without ``CANDIDATE_BASE_URL`` the candidate talks to the judge's endpoint (``OPENAI_BASE_URL``, else
+        OpenAI). The judge's ``OPENAI_API_KEY`` stands in for a missing ``CANDIDATE_API_KEY`` only when the
+        candidate's endpoint is the judge's host: a candidate on another host gets its own key or none.
         """
         name = model or settings.candidate_model_name
         if not name:
             raise ConfigError("Set CANDIDATE_MODEL_NAME (or pass --candidate-model) to choose a candidate model")
+        judge_url = settings.openai_base_url or DEFAULT_BASE_URL
+        base_url = settings.candidate_base_url or judge_url
         key = settings.candidate_api_key
-        if key is None and settings.candidate_base_url is None:
+        if key is None and origin(base_url) == origin(judge_url):
             key = settings.openai_api_key
         return cls(
             model=name,
-            base_url=settings.candidate_base_url,
+            base_url=base_url,
             api_key=key,
             timeout=settings.judge_timeout_seconds,
             max_retries=settings.judge_max_retries,
@@ -139,8 +142,12 @@ class OpenAICandidate:
         if self._client is None:
             import openai
 
-            self._client = openai.AsyncOpenAI(
-                api_key=self._api_key, base_url=self._base_url, timeout=self._timeout, max_retries=self._max_retries
+            self._client = build_client(
+                openai.AsyncOpenAI,
+                api_key=self._api_key,
+                base_url=self._base_url,
+                timeout=self._timeout,
+                max_retries=self._max_retries,
             )
         return self._client
 

@@ -39,6 +39,7 @@ import orjson
 from .cache import CacheEntry, GradeCache, cache_key
 from .errors import ConfigError
 from .models import CRITERIA, VERDICTS, Consistency, Grade, GradeRequest, JudgeResult, Status, Usage
+from .openai_clients import DEFAULT_BASE_URL, build_client
 from .pricing import reply_usage
 
 if TYPE_CHECKING:
@@ -207,7 +208,8 @@ class OpenAIJudge:
         temperature: sampling temperature (``MASTER_TEMPERATURE``).
         timeout: seconds per HTTP attempt (``JUDGE_TIMEOUT_SECONDS``).
         max_retries: client retries on 429/5xx/timeouts (``JUDGE_MAX_RETRIES``).
-        base_url: an OpenAI-compatible endpoint, e.g. vLLM's ``http://host:8000/v1`` (``OPENAI_BASE_URL``).
+        base_url: an OpenAI-compatible endpoint, e.g. vLLM's ``http://host:8000/v1`` (``OPENAI_BASE_URL``);
+            default OpenAI's own (never read from the process environment).
         api_key: the API key (``OPENAI_API_KEY``); never logged or shown.
         client, async_client: injected ``openai.OpenAI`` / ``openai.AsyncOpenAI`` clients.
         cache: a :class:`GradeCache`; None disables caching.
@@ -267,7 +269,7 @@ class OpenAIJudge:
         self.prompt_version = self.prompt.version
         self._options: dict[str, Any] = {
             "api_key": api_key,
-            "base_url": base_url,
+            "base_url": base_url or DEFAULT_BASE_URL,
             "timeout": timeout,
             "max_retries": max_retries,
         }
@@ -277,7 +279,9 @@ class OpenAIJudge:
         self._tls: ssl.SSLContext | None = None
         if client is None or async_client is None:
             self._tls = httpx2.create_ssl_context()
-        self.client = client or openai.OpenAI(**self._options, http_client=openai.DefaultHttpxClient(verify=self._tls))
+        self.client = client or build_client(
+            openai.OpenAI, **self._options, http_client=openai.DefaultHttpxClient(verify=self._tls)
+        )
         self._async_client = async_client
         self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, Any]] = (
             weakref.WeakKeyDictionary()
@@ -428,7 +432,7 @@ class OpenAIJudge:
             new = entry is None
             if entry is None:
                 http_client = openai.DefaultAsyncHttpxClient(verify=self._tls)
-                client = openai.AsyncOpenAI(**self._options, http_client=http_client)
+                client = build_client(openai.AsyncOpenAI, **self._options, http_client=http_client)
                 entry = self._async_clients[loop] = (client, _close_when_loop_ends(client))
         if new:
             await anext(entry[1])  # park the closer: the loop now knows it
