@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import csvsafe
 from .dataset import Dataset, _cell
 from .errors import CandidateError, EvaluatorError, InputError
 from .models import VERDICTS, EvaluationRecord, GradeRequest, JudgeResult, Usage, new_id
@@ -412,8 +413,11 @@ def _typed(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _csv_cells(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row as CSV cells: JSON fields as JSON text, text a spreadsheet would run as a formula defused."""
     return {
-        k: (json.dumps(row.get(k), ensure_ascii=False) if k in _JSON_FIELDS and row.get(k) is not None else row.get(k))
+        k: csvsafe.defuse(
+            json.dumps(row.get(k), ensure_ascii=False) if k in _JSON_FIELDS and row.get(k) is not None else row.get(k)
+        )
         for k in RESULT_FIELDS
     }
 
@@ -457,7 +461,7 @@ def read_results(path: str | os.PathLike[str], fmt: str | None = None) -> list[d
             except json.JSONDecodeError:
                 logger.warning("%s: skipping a damaged results line", path.name)
     else:
-        raw_rows = csv.DictReader(io.StringIO(text))
+        raw_rows = ({k: csvsafe.restore(v) for k, v in raw.items()} for raw in csv.DictReader(io.StringIO(text)))
     for raw in raw_rows:
         try:
             # A row cut short by a kill lacks its last columns (evaluation_id, batch_id): not a finished item.

