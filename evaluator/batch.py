@@ -50,6 +50,7 @@ from .models import VERDICTS, EvaluationRecord, GradeRequest, JudgeResult, Usage
 
 if TYPE_CHECKING:
     from .candidate import Candidate, CandidateAnswer
+    from .runs import RunInfo
     from .service import Evaluator
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ RESULT_FIELDS = (
     "latency_ms",
     "judge_backend",
     "judge_model",
+    "prompt_version",
     "evaluation_id",
     "batch_id",
 )
@@ -392,6 +394,7 @@ def result_row(item: BatchItem, record: Mapping[str, Any], *, candidate_tokens: 
         "latency_ms": record.get("latency_ms"),
         "judge_backend": record.get("judge_backend"),
         "judge_model": record.get("judge_model"),
+        "prompt_version": record.get("prompt_version"),
         "evaluation_id": record.get("id"),
         "batch_id": record.get("batch_id"),
     }
@@ -581,8 +584,10 @@ class _Job:
         job_id: str,
         retries: int,
         backoff: float,
+        run: RunInfo | None = None,
     ) -> None:
         self.evaluator = evaluator
+        self.run_info = run
         self.items = list(items)
         self.concurrency = concurrency
         self.candidate = candidate
@@ -594,6 +599,7 @@ class _Job:
         self.rows: dict[str, dict[str, Any]] = {}
         self.done = 0
         self.graded = self.failed = 0  # items finished in this run
+        self.candidate_cost = 0.0  # spent by the candidate in this run (not in the evaluation records)
         self.broken: str | None = None  # why the rest of the run is not sent (see BREAKER_FAILURES)
         self.judge_slots = _AdaptiveLimit(concurrency)
         self.candidate_slots = _AdaptiveLimit(concurrency)
@@ -611,6 +617,16 @@ class _Job:
                 if item and rec.get("batch_id") == self.job_id and rec.get("status") == "ok":
                     self.rows[item.key] = result_row(item, rec)
         return foreign
+
+    def _log_run(self, event: str) -> None:
+        """Log the start or end of this session of the job (its run record, see :mod:`evaluator.runs`)."""
+        from .runs import log_run, run_record
+
+        answered = self.candidate is not None and any(item.answer is None for item in self.items)
+        cost = self.candidate_cost if event == "end" else 0.0
+        candidate = self.candidate.name if answered and self.candidate else None
+        record = run_record(self.evaluator, self.job_id, event, self.items, self.run_info, candidate, cost)
+        log_run(self.evaluator, record)
 
     def _ordered_rows(self, foreign: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         return [self.rows[i.key] for i in self.items if i.key in self.rows] + list(foreign)
@@ -709,6 +725,7 @@ class _Job:
         row = result_row(item, record.to_dict(), candidate_tokens=usage.total_tokens if item.answer is None else None)
         if item.answer is None and usage.cost_usd:
             row["cost_usd"] += usage.cost_usd
+            self.candidate_cost += usage.cost_usd
         self.rows[item.key] = row
         if self.output:
             self.output.append(row)
@@ -790,6 +807,7 @@ class _Job:
         if self.candidate is None and any(item.answer is None for item in todo):
             raise InputError("Some items have no answer: choose a candidate model to answer them")
         self.done = skipped
+        self._log_run("start")
         if self.output:
             self.output.open(self._ordered_rows(foreign))
         logger.info(
@@ -812,6 +830,7 @@ class _Job:
         finally:
             if self.output:
                 self.output.close(self._ordered_rows(foreign))
+        self._log_run("end")
         rows = [self.rows[item.key] for item in self.items]
         return summarize(
             self.job_id,
@@ -833,6 +852,7 @@ async def arun_batch(
     job_id: str | None = None,
     retries: int = 3,
     backoff: float = 0.5,
+    run: RunInfo | None = None,
 ) -> BatchSummary:
     """Grade ``items`` with at most ``concurrency`` judge calls in flight; the async core of :func:`run_batch`."""
     if concurrency < 1:
@@ -851,6 +871,7 @@ async def arun_batch(
         job_id=job_id or default_job_id(output),
         retries=retries,
         backoff=backoff,
+        run=run,
     )
     return await job.run()
 
@@ -866,6 +887,7 @@ def run_batch(
     job_id: str | None = None,
     retries: int = 3,
     backoff: float = 0.5,
+    run: RunInfo | None = None,
 ) -> BatchSummary:
     """Grade a batch and return its summary (blocking; runs its own event loop).
 
@@ -879,6 +901,7 @@ def run_batch(
         job_id: the ``batch_id`` in the log; default tied to ``output`` (so re-running resumes).
         retries: extra attempts for an item that still fails after the client's own retries.
         backoff: first retry delay in seconds (doubling, with jitter).
+        run: the run's name, source and input file, for its run records (see :mod:`evaluator.runs`).
     """
     return asyncio.run(
         arun_batch(
@@ -891,5 +914,6 @@ def run_batch(
             job_id=job_id,
             retries=retries,
             backoff=backoff,
+            run=run,
         )
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import load_settings
-from .errors import EvaluatorError
+from .errors import EvaluatorError, InputError
 from .models import EvaluationRecord
 from .service import Evaluator
 
@@ -70,8 +70,10 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
 
     from .batch import parse_batch, run_batch
     from .candidate import build_candidate
-    from .errors import InputError
+    from .runs import RunInfo
 
+    if args.fail_under is not None and not 0 <= args.fail_under <= 10:
+        raise InputError(f"--fail-under is a score from 0 to 10, got {args.fail_under}")
     if Path(args.output).resolve() == Path(args.input).resolve():
         raise InputError(f"The results file {args.output} is the input file: give another -o/--output path.")
     evaluator.log.ensure_writable()
@@ -93,6 +95,7 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
                 output=args.output,
                 on_result=progress,
                 job_id=args.job_id,
+                run=RunInfo(name=args.name, source="cli", input=Path(args.input).name),
             )
     finally:
         if candidate is not None:
@@ -101,6 +104,10 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
     if parsed.errors:
         print(f"Malformed rows: {len(parsed.errors)} (listed above on stderr)")
     print(f"Results: {args.output}")
+    if args.fail_under is not None and (summary.mean_score is None or summary.mean_score < args.fail_under):
+        mean = "no item was graded" if summary.mean_score is None else f"the mean score {summary.mean_score:.2f}"
+        print(f"FAIL: {mean} is below --fail-under {args.fail_under:g} ({summary.ok} items graded)", file=sys.stderr)
+        return 1
     return 1 if summary.failed or parsed.errors else 0
 
 
@@ -112,7 +119,7 @@ def cmd_agreement(evaluator: Evaluator, args: argparse.Namespace) -> int:
 
     from .agreement import check_results_judge, default_output, measure_agreement, parse_human_file
     from .batch import default_job_id, read_results, run_batch
-    from .errors import ConfigError, InputError
+    from .errors import ConfigError
 
     settings = evaluator.settings
     backend = args.judge or settings.effective_judge_backend
@@ -150,6 +157,59 @@ def cmd_agreement(evaluator: Evaluator, args: argparse.Namespace) -> int:
     return 1 if grades.errors or report.failed else 0
 
 
+def cmd_runs(evaluator: Evaluator, args: argparse.Namespace) -> int:
+    """List the runs in the evaluation log, newest first."""
+    from .runs import RunIndex, runs_text
+
+    _warn_if_hub_down(evaluator)
+    runs = RunIndex.from_log(evaluator.log).runs()
+    print(json.dumps([r.to_dict() for r in runs], ensure_ascii=False, indent=2) if args.json else runs_text(runs))
+    return 0
+
+
+def _load_run(index: Any, ref: str) -> tuple[Any, list[dict[str, Any]]]:
+    """A run and its item records: from the log by id, name or id prefix, or from a results file path."""
+    from .runs import is_results_file, results_file_run
+
+    if is_results_file(ref):
+        return results_file_run(ref)
+    run = index.get(ref)
+    return run, index.items(run.id)
+
+
+def cmd_compare(evaluator: Evaluator, args: argparse.Namespace) -> int:
+    """Compare run B with run A item by item; with --max-drop, exit 1 when B may be worse by more than that."""
+    from .compare import compare
+    from .runs import RunIndex, is_results_file
+
+    if args.max_drop is not None and args.max_drop < 0:
+        raise InputError(f"--max-drop must be 0 or more points, got {args.max_drop}")
+    index = None
+    if not (is_results_file(args.run_a) and is_results_file(args.run_b)):
+        _warn_if_hub_down(evaluator)
+        index = RunIndex.from_log(evaluator.log)
+    run_a, items_a = _load_run(index, args.run_a)
+    run_b, items_b = _load_run(index, args.run_b)
+    result = compare(run_a, items_a, run_b, items_b, force=args.force, top=args.top)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    elif args.markdown:
+        print(result.markdown(), end="")
+    else:
+        print(result.text())
+    reason = result.gate(args.max_drop) if args.max_drop is not None else None
+    if reason:
+        print(reason, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _warn_if_hub_down(evaluator: Evaluator) -> None:
+    log = evaluator.log
+    if log.hub is not None and not log.hub.wait_first_attempt(timeout=log.hub.timeout):
+        print("warning: the Hub log repo is not reachable; these figures cover the local log only", file=sys.stderr)
+
+
 def cmd_openai_batch_submit(evaluator: Evaluator, args: argparse.Namespace) -> int:
     """Write the Batch API request file for the answers not yet graded, upload it and create the batch."""
     from .batch import parse_batch
@@ -159,7 +219,9 @@ def cmd_openai_batch_submit(evaluator: Evaluator, args: argparse.Namespace) -> i
     parsed = parse_batch(Path(args.input), evaluator=evaluator, candidate=True)
     for message in parsed.errors:
         print(f"{args.input}: {message}", file=sys.stderr)
-    job = submit(evaluator, parsed.items, args.output, job_id=args.job_id)
+    job = submit(
+        evaluator, parsed.items, args.output, job_id=args.job_id, name=args.name, input_name=Path(args.input).name
+    )
     if job is None:
         print(f"Nothing to submit: all {len(parsed.items)} items are already graded in the log.")
     else:
@@ -212,10 +274,8 @@ def cmd_stats(evaluator: Evaluator, args: argparse.Namespace) -> int:
     """Print the dashboard's figures over the whole evaluation log (local files and, when synced, the Hub's)."""
     from . import views
 
-    log = evaluator.log
-    if log.hub is not None and not log.hub.wait_first_attempt(timeout=log.hub.timeout):
-        print("warning: the Hub log repo is not reachable; these figures cover the local log only", file=sys.stderr)
-    data = views.dashboard_data(log.aggregate())
+    _warn_if_hub_down(evaluator)
+    data = views.dashboard_data(evaluator.log.aggregate())
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else views.stats_text(data))
     return 0
 
@@ -254,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
         " (default CANDIDATE_MODEL_NAME)",
     )
     bt.add_argument("--job-id", help="batch id in the log (default: derived from the output path)")
+    bt.add_argument("--name", help="a name for this run, to find it in `runs` and `compare` (e.g. baseline)")
+    bt.add_argument(
+        "--fail-under", type=float, metavar="SCORE", help="exit 1 when the run's mean score (0-10) is below SCORE"
+    )
     bt.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     bt.set_defaults(func=cmd_batch)
 
@@ -276,12 +340,35 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="print them as JSON (what the app's /dashboard returns)")
     st.set_defaults(func=cmd_stats)
 
+    rn = sub.add_parser("runs", help="list the batch runs in the evaluation log, newest first")
+    rn.add_argument("--json", action="store_true", help="print them as JSON")
+    rn.set_defaults(func=cmd_runs)
+
+    cp = sub.add_parser("compare", help="compare two runs item by item (B against A); a CI gate with --max-drop")
+    cp.add_argument("run_a", metavar="RUN_A", help="the baseline: a run id, name or id prefix, or a results file")
+    cp.add_argument("run_b", metavar="RUN_B", help="the run compared with it (same forms)")
+    fmt = cp.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    fmt.add_argument("--markdown", action="store_true", help="print it as Markdown (e.g. for a pull-request comment)")
+    cp.add_argument(
+        "--max-drop",
+        type=float,
+        metavar="DELTA",
+        help="exit 1 unless the 95%% interval of the mean change stays above -DELTA (points on 0-10)",
+    )
+    cp.add_argument("--top", type=int, default=10, help="how many of the most regressed items to show (default 10)")
+    cp.add_argument(
+        "--force", action="store_true", help="compare even when judges or dataset versions differ (with a warning)"
+    )
+    cp.set_defaults(func=cmd_compare)
+
     ob = sub.add_parser("openai-batch", help="grade a large file through the OpenAI Batch API (half price, 24 h)")
     obs = ob.add_subparsers(dest="action", required=True)
     ob_submit = obs.add_parser("submit", help="upload the answers not yet graded as a batch")
     ob_submit.add_argument("input", help="rows with question_id (or question + reference) and answer; .jsonl or .csv")
     ob_submit.add_argument("-o", "--output", required=True, help="results file that ingest writes, .jsonl or .csv")
     ob_submit.add_argument("--job-id", help="batch id in the log (default: derived from the output path)")
+    ob_submit.add_argument("--name", help="a name for this run, to find it in `runs` and `compare`")
     ob_submit.set_defaults(func=cmd_openai_batch_submit)
     ob_status = obs.add_parser("status", help="status and request counts of the batch submitted for OUTPUT")
     ob_status.add_argument("output", help="the results file given to submit")

@@ -43,6 +43,7 @@ from .errors import ConfigError, InputError, JudgeError
 from .judge import OpenAIJudge, completion_grade
 from .models import EvaluationRecord, GradeRequest, JudgeResult, utc_now
 from .pricing import reply_usage
+from .runs import RunInfo, log_run, run_record
 
 if TYPE_CHECKING:
     from openai.types import Batch
@@ -181,6 +182,8 @@ def submit(
     output: str | os.PathLike[str],
     *,
     job_id: str | None = None,
+    name: str | None = None,
+    input_name: str | None = None,
 ) -> BatchJob | None:
     """Send the items not yet graded to the Batch API and save the job's state; None when all are graded.
 
@@ -189,6 +192,7 @@ def submit(
         items: from :func:`batch.parse_batch`, every one with an answer.
         output: the results file (``.jsonl``/``.csv``) that ``ingest`` writes; state and request files go beside it.
         job_id: the ``batch_id`` of the log records; default tied to ``output``, as in ``python -m evaluator batch``.
+        name, input_name: the run's name and input file name, for its run record (:mod:`evaluator.runs`).
     """
     output = Path(output)
     file_format(output)
@@ -237,6 +241,8 @@ def submit(
         submitted=[item.key for item in todo],
     )
     job.save(output)
+    info = RunInfo(name=name, source="openai-batch", input=input_name)
+    log_run(evaluator, run_record(evaluator, job_id, "start", items, info))
     done = len(items) - len(todo)
     logger.info("Batch %s submitted for job %s: %d requests (%d graded before)", batch.id, job_id, len(todo), done)
     return job
@@ -376,6 +382,8 @@ def ingest(evaluator: Evaluator, output: str | os.PathLike[str]) -> BatchSummary
             continue
         rows.append(result_row(item, rec))
     write_results(rows, output)
+    if added:
+        log_run(evaluator, run_record(evaluator, job.job_id, "end", job.items, RunInfo(source="openai-batch")))
     replace(job, closed=True).save(output)
     ended = batch.completed_at or batch.expired_at or batch.cancelled_at or batch.created_at
     logger.info("Batch %s ingested: %d records added to the log", batch.id, added)
