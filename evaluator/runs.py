@@ -240,17 +240,21 @@ def _chosen(records: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], in
     return list(graded.values()) + errors, len(errors)
 
 
-def _summarise(run_id: str, evaluations: Sequence[dict[str, Any]], markers: Sequence[dict[str, Any]]) -> Run:
-    """A :class:`Run` from its evaluation records and its run records (both oldest first)."""
-    items, failed = _chosen(evaluations)
+def _summarise(
+    run_id: str,
+    evaluations: Sequence[dict[str, Any]],
+    markers: Sequence[dict[str, Any]],
+    chosen: tuple[list[dict[str, Any]], int],
+) -> Run:
+    """A :class:`Run` from its evaluation records, its run records (both oldest first) and :func:`_chosen` of them."""
+    items, failed = chosen
     scores = [float(r["score"]) for r in items if r.get("status") == "ok"]
 
     def latest(name: str) -> Any:
         return next((m.get(name) for m in reversed(markers) if m.get(name) is not None), None)
 
-    judges = list(
-        dict.fromkeys(Judge(r.get("judge_backend"), r.get("judge_model"), r.get("prompt_version")) for r in evaluations)
-    )
+    seen = dict.fromkeys((r.get("judge_backend"), r.get("judge_model"), r.get("prompt_version")) for r in evaluations)
+    judges = [Judge(*key) for key in seen]
     if not judges and latest("judge_backend"):
         judges = [Judge(latest("judge_backend"), latest("judge_model"), latest("prompt_version"))]
     candidates = Counter(r.get("candidate_model") for r in evaluations if r.get("candidate_model"))
@@ -300,6 +304,7 @@ class RunIndex:
                 if isinstance(run_id, str) and run_id:
                     self._markers.setdefault(run_id, []).append(rec)
         self._runs: dict[str, Run] = {}
+        self._chosen: dict[str, tuple[list[dict[str, Any]], int]] = {}
 
     @classmethod
     def from_log(cls, log: EvalLog) -> RunIndex:
@@ -311,7 +316,9 @@ class RunIndex:
         if run_id not in self._runs:
             if run_id not in self._evaluations and run_id not in self._markers:
                 raise NotFoundError(f"There is no run {run_id!r} in the log.")
-            self._runs[run_id] = _summarise(run_id, self._evaluations.get(run_id, []), self._markers.get(run_id, []))
+            evaluations = self._evaluations.get(run_id, [])
+            self._chosen[run_id] = _chosen(evaluations)
+            self._runs[run_id] = _summarise(run_id, evaluations, self._markers.get(run_id, []), self._chosen[run_id])
         return self._runs[run_id]
 
     def runs(self) -> list[Run]:
@@ -340,7 +347,8 @@ class RunIndex:
 
     def items(self, run_id: str) -> list[dict[str, Any]]:
         """The records that stand for the run's items, in the order they were first graded."""
-        return _chosen(self._evaluations.get(run_id, []))[0]
+        self.run(run_id)
+        return self._chosen[run_id][0]
 
 
 def is_results_file(ref: str) -> bool:
