@@ -30,6 +30,7 @@ from evaluator.errors import EvaluatorError, InputError, JudgeError, RateLimited
 from evaluator.models import EvaluationRecord
 from evaluator.ratelimit import RateLimiter
 from evaluator.service import Evaluator
+from evaluator.textsafety import check_text
 
 logger = logging.getLogger("app")
 
@@ -84,7 +85,7 @@ def _text(value: Any, name: str) -> str:
         return ""
     if not isinstance(value, str):
         raise InputError(f"{name} must be text, got {type(value).__name__} {str(value)[:40]!r}.")
-    return value
+    return check_text(value, name)
 
 
 def _graded(record: EvaluationRecord) -> EvaluationRecord:

@@ -47,6 +47,7 @@ from . import csvsafe
 from .dataset import Dataset, _cell
 from .errors import CandidateError, EvaluatorError, InputError
 from .models import VERDICTS, EvaluationRecord, GradeRequest, JudgeResult, Usage, new_id
+from .textsafety import MAX_LABEL_CHARS, check_text
 
 if TYPE_CHECKING:
     from .candidate import Candidate, CandidateAnswer
@@ -233,6 +234,9 @@ def _parse_row(raw: Any, line: int, *, evaluator: Evaluator, candidate: bool, se
     question_id = _cell(raw.get("question_id")) or None
     reference = next((_cell(raw.get(k)) for k in _REFERENCE_KEYS if _cell(raw.get(k))), "")
     try:
+        explicit, category, difficulty = (
+            check_text(_cell(raw.get(name)), name, limit=MAX_LABEL_CHARS) for name in ("id", "category", "difficulty")
+        )
         item, question, reference = evaluator.resolve(
             question_id=question_id, question=_cell(raw.get("question")), reference=reference
         )
@@ -245,7 +249,6 @@ def _parse_row(raw: Any, line: int, *, evaluator: Evaluator, candidate: bool, se
             raise InputError("the answer is empty and no candidate model is set to answer it")
     except InputError as exc:
         return f"line {line}: {exc}"
-    explicit = _cell(raw.get("id"))
     if explicit in seen:
         return f"line {line}: id {explicit!r} repeats line {seen[explicit]}"
     if explicit:
@@ -257,8 +260,8 @@ def _parse_row(raw: Any, line: int, *, evaluator: Evaluator, candidate: bool, se
         reference=reference,
         answer=answer,
         question_id=item.id if item else None,
-        category=item.category if item else (_cell(raw.get("category")) or None),
-        difficulty=item.difficulty if item else (_cell(raw.get("difficulty")) or None),
+        category=item.category if item else (category or None),
+        difficulty=item.difficulty if item else (difficulty or None),
     )
 
 
@@ -464,7 +467,12 @@ def read_results(path: str | os.PathLike[str], fmt: str | None = None) -> list[d
             except json.JSONDecodeError:
                 logger.warning("%s: skipping a damaged results line", path.name)
     else:
-        raw_rows = ({k: csvsafe.restore(v) for k, v in raw.items()} for raw in csv.DictReader(io.StringIO(text)))
+        raw_rows = []
+        for _line, raw in _rows(text, "csv"):
+            if isinstance(raw, _RowError):  # e.g. a reference over csv.field_size_limit(): resume finds it in the log
+                logger.warning("%s: skipping a results row: %s", path.name, raw)
+            else:
+                raw_rows.append({k: csvsafe.restore(v) for k, v in raw.items()})
     for raw in raw_rows:
         try:
             # A row cut short by a kill lacks its last columns (evaluation_id, batch_id): not a finished item.

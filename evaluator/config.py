@@ -49,6 +49,8 @@ class Settings:
     pii_scrubbing: bool = True
     max_answer_chars: int = 4000
     max_comment_chars: int = 2000
+    max_question_chars: int = 2000
+    max_reference_chars: int = 8000
     rate_limit_per_minute: int = 30
     app_username: str | None = None
     app_password: str | None = field(default=None, repr=False)
@@ -152,6 +154,8 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "pii_scrubbing": _bool,
     "max_answer_chars": _int(1),
     "max_comment_chars": _int(1),
+    "max_question_chars": _int(1),
+    "max_reference_chars": _int(1),
     "rate_limit_per_minute": _int(0),
     "app_username": _str,
     "app_password": _str,

@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import DatasetError, NotFoundError
+from .errors import DatasetError, InputError, NotFoundError
 from .text import content_words
+from .textsafety import MAX_LABEL_CHARS, check_text
 
 REQUIRED = ("id", "question", "reference")
 # Accepted spellings of the reference answer column in files people bring.
@@ -136,18 +137,23 @@ def _validate(raw_items: Iterable[tuple[str, Any]], name: str) -> list[QAItem]:
         missing = [k for k in REQUIRED if not values[k]]
         if missing:
             raise DatasetError(f"{name}: {where} is missing field {', '.join(repr(m) for m in missing)}")
+        category, difficulty = _cell(raw.get("category")), _cell(raw.get("difficulty")).lower()
+        try:
+            for field, text in (*values.items(), ("category", category), ("difficulty", difficulty)):
+                check_text(text, field, limit=None if field in ("question", "reference") else MAX_LABEL_CHARS)
+        except InputError as exc:
+            raise DatasetError(f"{name}: {where}: {exc}") from None
         qid = values["id"]
         if qid in seen:
             raise DatasetError(f"{name}: {where} repeats id {qid!r}, first used at {seen[qid]}")
         seen[qid] = where
-        difficulty = _cell(raw.get("difficulty")).lower() or "medium"
         items.append(
             QAItem(
                 id=qid,
                 question=values["question"],
                 reference=values["reference"],
-                category=_cell(raw.get("category")) or "General",
-                difficulty=difficulty,
+                category=category or "General",
+                difficulty=difficulty or "medium",
             )
         )
     if not items:

@@ -37,10 +37,11 @@ import openai
 import orjson
 
 from .cache import CacheEntry, GradeCache, cache_key
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .models import CRITERIA, VERDICTS, Consistency, Grade, GradeRequest, JudgeResult, Status, Usage
 from .openai_clients import DEFAULT_BASE_URL, build_client
 from .pricing import reply_usage
+from .textsafety import check_text
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -140,6 +141,11 @@ def parse_grade(content: str | None) -> Grade:
     missed = data["missed_points"]
     if not isinstance(missed, list) or not all(isinstance(p, str) for p in missed):
         raise ValueError("missed_points is not a list of strings")
+    try:
+        for text in (feedback, *missed):
+            check_text(text, "judge's feedback")
+    except InputError as exc:  # it could never be logged
+        raise ValueError(str(exc)) from None
     return Grade(
         score=float(score),
         verdict=verdict,

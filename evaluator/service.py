@@ -21,6 +21,7 @@ from .log import EvalLog
 from .models import EvaluationRecord, FeedbackRecord, GradeRequest
 from .pii import scrub_pii
 from .sentiment import SentimentAnalyzer, get_analyzer
+from .textsafety import MAX_LABEL_CHARS, check_text
 
 logger = logging.getLogger(__name__)
 
@@ -144,32 +145,29 @@ class Evaluator:
         text = (answer or "").strip()
         if not text:
             raise InputError("The answer is empty: write an answer to grade.")
-        limit = self.settings.max_answer_chars
-        if len(text) > limit:
-            raise InputError(f"The answer is {len(text)} characters long; the limit is {limit}.")
-        return text
+        return check_text(text, "answer", limit=self.settings.max_answer_chars)
 
     def check_comment(self, comment: str | None) -> str:
         """The stripped feedback comment, or :class:`InputError` if it is empty or too long."""
         text = (comment or "").strip()
         if not text:
             raise InputError("The comment is empty: say what you think of the grade.")
-        limit = self.settings.max_comment_chars
-        if len(text) > limit:
-            raise InputError(f"The comment is {len(text)} characters long; the limit is {limit}.")
-        return text
+        return check_text(text, "comment", limit=self.settings.max_comment_chars)
 
     def resolve(
         self, *, question_id: str | None = None, question: str | None = None, reference: str | None = None
     ) -> tuple[QAItem | None, str, str]:
-        """The dataset item (if any), question text and reference to grade against."""
+        """The dataset item (if any), question text and reference to grade against.
+
+        A free-form question and reference are checked against ``MAX_QUESTION_CHARS`` and ``MAX_REFERENCE_CHARS``.
+        """
         if question_id and question_id.strip():
-            item = self.dataset.get(question_id)
+            item = self.dataset.get(check_text(question_id, "question id", limit=MAX_LABEL_CHARS))
             return item, item.question, item.reference
-        question = (question or "").strip()
+        question = check_text((question or "").strip(), "question", limit=self.settings.max_question_chars)
         if not question:
             raise InputError("Give a question id from the dataset, or a question (and its reference answer).")
-        reference = (reference or "").strip()
+        reference = check_text((reference or "").strip(), "reference", limit=self.settings.max_reference_chars)
         if not reference:
             match = self.dataset.closest(question)
             hint = f" The closest dataset question is {match[0].id}: {match[0].question!r}." if match else ""
@@ -226,7 +224,7 @@ class Evaluator:
             raise InputError(f"agree must be true, false or empty, got {agree!r}.")
         if rating is not None and (isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5):
             raise InputError(f"The rating must be a whole number from 1 to 5, got {rating!r}.")
-        evaluation_id = (evaluation_id or "").strip()
+        evaluation_id = check_text((evaluation_id or "").strip(), "evaluation id", limit=MAX_LABEL_CHARS)
         if not evaluation_id:
             raise InputError("Give the id of the evaluation this feedback is about.")
         evaluation = self.log.get(evaluation_id)

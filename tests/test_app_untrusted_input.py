@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from gradio_client import Client
+from gradio_client.exceptions import AppError
 
 from tests.openai_server import FakeOpenAIServer, completion_body, grade_from_overlap
 from tests.served_app import ServedApp
@@ -25,7 +27,8 @@ def judge_server() -> Iterator[FakeOpenAIServer]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, judge_server: FakeOpenAIServer) -> Iterator[ServedApp]:
-    with ServedApp(_settings(tmp_path_factory.mktemp("app"), judge_server)) as app:
+    settings = _settings(tmp_path_factory.mktemp("app"), judge_server, max_question_chars=300, max_reference_chars=600)
+    with ServedApp(settings) as app:
         yield app
 
 
@@ -65,3 +68,66 @@ def test_a_judge_reply_with_nonsense_usage_keeps_its_grade(
     logged = served.evaluator.log.get(record["id"])
     assert logged is not None and logged["score"] == grade["score"]
     assert 0 <= logged["cost_usd"] < 1
+
+
+LONE = "x \ud800 y"  # what JSON "x \\ud800 y" decodes to: not Unicode text, it cannot be written as UTF-8
+
+
+def call_raw(url: str, api_name: str, data: list[object]) -> tuple[str, object]:
+    """Call a named endpoint over Gradio's HTTP API with a JSON body written with ASCII escapes, as any client may.
+
+    (gradio_client itself cannot send a lone surrogate: it encodes the body as UTF-8 first.) Returns the final
+    server-sent event's name (``complete`` or ``error``) and its data.
+    """
+    body = json.dumps({"data": data}).encode("ascii")
+    with httpx.Client(base_url=url, timeout=30) as http:
+        posted = http.post(f"gradio_api/call{api_name}", content=body, headers={"Content-Type": "application/json"})
+        posted.raise_for_status()
+        events = http.get(f"gradio_api/call{api_name}/{posted.json()['event_id']}").text
+    name, payload = "", None
+    for line in events.splitlines():
+        if line.startswith("event:"):
+            name = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            payload = json.loads(line.split(":", 1)[1])
+    return name, payload
+
+
+@pytest.mark.parametrize(
+    ("args", "api_name", "field"),
+    [
+        (["stat-1", LONE], "/evaluate", "answer"),
+        ([LONE, "An answer."], "/evaluate", "question_id"),
+        ([LONE, "An answer.", "A reference."], "/evaluate_free", "question"),
+        (["Why?", "An answer.", LONE], "/evaluate_free", "reference"),
+        (["Why?", LONE, "A reference."], "/evaluate_free", "answer"),
+        (["some-id", LONE, None, None], "/submit_feedback", "comment"),
+        ([LONE, "A comment.", None, None], "/submit_feedback", "evaluation_id"),
+    ],
+)
+def test_a_lone_surrogate_is_a_clear_input_error(
+    args: list[object], api_name: str, field: str, served: ServedApp, client: Client
+) -> None:
+    before = len(served.evaluator.log)
+    event, data = call_raw(served.url, api_name, args)
+    assert event == "error"
+    assert f"The {field} holds an invalid character at position 3 (a lone surrogate, U+D800)" in json.dumps(data)
+    assert len(served.evaluator.log) == before
+    # The app still works for the next request.
+    assert client.predict("stat-1", "The middle value of sorted data.", api_name="/evaluate")["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("Q" * 301, "An answer.", "A reference."), "question is 301 characters long; the limit is 300"),
+        (("Why?", "An answer.", "R" * 1_000_000), "reference is 1,000,000 characters long; the limit is 600"),
+    ],
+)
+def test_free_form_question_and_reference_have_limits(
+    args: tuple[str, ...], message: str, served: ServedApp, client: Client, judge_server: FakeOpenAIServer
+) -> None:
+    before, calls = len(served.evaluator.log), len(judge_server.requests)
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name="/evaluate_free")
+    assert len(served.evaluator.log) == before and len(judge_server.requests) == calls

@@ -49,6 +49,19 @@ def openai_settings(settings: Settings, server: FakeOpenAIServer, **overrides: o
     )
 
 
+def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings, server: FakeOpenAIServer, folder: Path) -> None:
+    """The environment of a CLI run with the OpenAI judge at ``server`` and the test's dataset, log and cache."""
+    for name, value in {
+        "OPENAI_API_KEY": KEY,
+        "OPENAI_BASE_URL": server.base_url,
+        "JUDGE_BACKEND": "openai",
+        "DATA_PATH": str(settings.data_path),
+        "LOG_PATH": str(settings.log_path),
+        "CACHE_PATH": str(folder / "cache.sqlite"),
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
 def batch_lines(evaluator: Evaluator, n: int, *, offset: int = 0) -> list[str]:
     """``n`` JSONL rows over dataset questions, each with a unique answer (no cache hits)."""
     items = evaluator.dataset.items
@@ -373,15 +386,7 @@ def test_cli_batch_end_to_end(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for name, value in {
-        "OPENAI_API_KEY": KEY,
-        "OPENAI_BASE_URL": openai_server.base_url,
-        "JUDGE_BACKEND": "openai",
-        "DATA_PATH": str(settings.data_path),
-        "LOG_PATH": str(settings.log_path),
-        "CACHE_PATH": str(tmp_path / "cache.sqlite"),
-    }.items():
-        monkeypatch.setenv(name, value)
+    cli_env(monkeypatch, settings, openai_server, tmp_path)
     qids = [item.id for item in Evaluator(settings).dataset.items[:3]]
     good = tmp_path / "good.csv"
     good.write_text("id,question_id,answer\n" + "".join(f"r{i},{q},An answer about {q}.\n" for i, q in enumerate(qids)))
@@ -491,14 +496,7 @@ def test_csv_results_never_hold_a_live_spreadsheet_formula_and_read_back_exact(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name, value in {
-        "OPENAI_API_KEY": KEY,
-        "OPENAI_BASE_URL": openai_server.base_url,
-        "DATA_PATH": str(settings.data_path),
-        "LOG_PATH": str(settings.log_path),
-        "CACHE_PATH": str(tmp_path / "cache.sqlite"),
-    }.items():
-        monkeypatch.setenv(name, value)
+    cli_env(monkeypatch, settings, openai_server, tmp_path)
     answers = [*FORMULAS, "-2.5", "'quoted", "A plain answer."]
     rows = [
         {"id": f"=r{i}", "question": f"={i}+1 what?", "reference": f"@ref {i}", "answer": a}
@@ -534,3 +532,77 @@ def test_csv_results_never_hold_a_live_spreadsheet_formula_and_read_back_exact(
     assert cli.main(["batch", str(source), "-o", str(out_csv), "-q"]) == 0  # resumes: nothing graded twice
     assert openai_server.served == served
     assert [r["answer"] for r in read_results(out_csv)] == answers
+
+
+def test_a_row_with_a_lone_surrogate_is_that_rows_error_and_resume_still_works(
+    settings: Settings,
+    openai_server: FakeOpenAIServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # JSON "\ud800" decodes to a lone surrogate, which cannot be encoded: it used to kill the whole batch
+    # (traceback, exit 1) and, with the OpenAI judge, every resume again in EvalLog.append.
+    cli_env(monkeypatch, settings, openai_server, tmp_path)
+    qid = Evaluator(settings).dataset.items[0].id
+    lines = [
+        json.dumps({"question_id": qid, "answer": "A fine answer."}),
+        json.dumps({"question_id": qid, "answer": "x \ud800"}),
+        json.dumps({"id": "r\udfff", "question_id": qid, "answer": "Another answer."}),
+        json.dumps({"question": "Why \ud83d?", "reference": "Because.", "answer": "Because."}),
+        json.dumps({"question_id": qid, "answer": "A last answer 😀."}),  # a real astral character is fine
+    ]
+    assert "\\ud800" in lines[1]  # the file holds the JSON escape, as a client would write it
+    source = tmp_path / "answers.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    output = tmp_path / "graded.jsonl"
+
+    for _ in range(2):  # the first run, then a resume
+        assert cli.main(["batch", str(source), "-o", str(output), "-q"]) == 1
+        err = capsys.readouterr().err
+        assert "line 2: The answer holds an invalid character at position 3 (a lone surrogate, U+D800)" in err
+        assert "line 3: The id holds an invalid character at position 2" in err
+        assert "line 4: The question holds an invalid character at position 5" in err
+        assert "Traceback" not in err
+        rows = read_results(output)
+        assert [r["line"] for r in rows] == [1, 5] and all(r["status"] == "ok" for r in rows)
+    assert len(graded_requests(openai_server)) == 2  # the resume graded nothing again
+    assert len(Evaluator(settings).log.records("evaluation")) == 2
+
+
+def test_a_judge_reply_with_a_lone_surrogate_is_not_a_grade(openai_server: FakeOpenAIServer) -> None:
+    # It could never be written to the log: the reply is asked for again, like any invalid grade.
+    from evaluator.judge import OpenAIJudge
+    from evaluator.models import GradeRequest
+
+    bad = {"score": 5, "verdict": "partially correct", "feedback": "ok \ud800", "missed_points": []}
+    bad["criteria"] = {"correctness": 3, "completeness": 3, "relevance": 3, "clarity": 3}
+    openai_server.enqueue(body=completion_body(json.dumps(bad)))
+    judge = OpenAIJudge(api_key=KEY, base_url=openai_server.base_url, max_retries=0)
+    result = judge.grade(GradeRequest(question="Q?", reference="The answer.", answer="The answer."))
+    assert result.ok and "\ud800" not in result.grade.feedback
+    assert len(openai_server.requests) == 2
+
+
+def test_a_csv_results_row_over_the_csv_field_limit_does_not_stop_a_resume(
+    settings: Settings, openai_server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    # A dataset reference over 131,072 characters made every later resume of a CSV job die with _csv.Error.
+    data = tmp_path / "long.json"
+    items = [
+        {"id": "long", "question": "Summarise the text.", "reference": "word " * 30_000},
+        {"id": "short", "question": "What is 2 + 2?", "reference": "Four."},
+    ]
+    data.write_text(json.dumps(items), encoding="utf-8")
+    evaluator = Evaluator(openai_settings(dataclasses.replace(settings, data_path=data), openai_server))
+    text = "question_id,answer\nlong,Some words.\nshort,Four.\n"
+    parsed = parse_batch(text, "csv", evaluator=evaluator)
+    output = tmp_path / "graded.csv"
+
+    first = run_batch(evaluator, parsed.items, output=output)
+    again = run_batch(evaluator, parsed.items, output=output)
+
+    assert first.ok == 2 and again.ok == 2 and again.skipped == 2  # the long row came back from the log
+    assert len(graded_requests(openai_server)) == 2
+    assert [r["evaluation_id"] for r in again.rows] == [r["evaluation_id"] for r in first.rows]
+    assert [r["key"] for r in read_results(output)] == [first.rows[1]["key"]]  # the readable row

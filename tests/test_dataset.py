@@ -61,6 +61,12 @@ def test_each_format_loads_the_same_items(tmp_path: Path, fmt: str) -> None:
         ("bad.csv", "id,question\n1,q\n", "CSV header must include"),
         ("bad.csv", "id,question,reference\n1,q,r\n2,,r\n", "row 2"),
         ("bad.txt", "whatever", "unsupported format"),
+        (
+            "bad.json",
+            json.dumps([GOOD[0], {**GOOD[1], "reference": "r \ud800"}]),
+            r"item 2: The reference holds an invalid character at position 3 \(a lone surrogate",
+        ),
+        ("bad.jsonl", json.dumps({**GOOD[0], "id": "a" * 201}), "line 1: The id is 201 characters long"),
     ],
 )
 def test_bad_files_say_exactly_what_is_wrong(tmp_path: Path, name: str, text: str, message: str) -> None:
