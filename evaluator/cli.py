@@ -77,7 +77,10 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
     if Path(args.output).resolve() == Path(args.input).resolve():
         raise InputError(f"The results file {args.output} is the input file: give another -o/--output path.")
     evaluator.log.ensure_writable()
-    candidate = build_candidate(evaluator.settings, args.candidate_model)
+    models = args.candidate_model or []
+    if len(models) > 1:
+        return _head_to_head(evaluator, args, models)
+    candidate = build_candidate(evaluator.settings, models[0] if models else None)
     parsed = parse_batch(Path(args.input), evaluator=evaluator, candidate=candidate is not None)
     for message in parsed.errors:
         print(f"{args.input}: {message}", file=sys.stderr)
@@ -109,6 +112,45 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
         print(f"FAIL: {mean} is below --fail-under {args.fail_under:g} ({summary.ok} items graded)", file=sys.stderr)
         return 1
     return 1 if summary.failed or parsed.errors else 0
+
+
+def _head_to_head(evaluator: Evaluator, args: argparse.Namespace, models: list[str]) -> int:
+    """``batch --candidate-model A --candidate-model B ...``: each model answers, then a pairwise judgement."""
+    from .batch import parse_batch
+    from .candidate import build_candidate
+    from .headtohead import model_output, run_head_to_head
+
+    candidates = [c for c in (build_candidate(evaluator.settings, m) for m in models) if c is not None]
+    try:
+        parsed = parse_batch(Path(args.input), evaluator=evaluator, candidate=True)
+        for message in parsed.errors:
+            print(f"{args.input}: {message}", file=sys.stderr)
+        report = run_head_to_head(
+            evaluator,
+            parsed.items,
+            candidates,
+            output=Path(args.output),
+            name=args.name,
+            concurrency=args.concurrency,
+            job_id=args.job_id,
+            on_progress=None if args.quiet else lambda line: print(line, file=sys.stderr),
+        )
+    finally:
+        for candidate in candidates:
+            candidate.close()
+    print(report.text())
+    for model in report.runs:
+        print(f"Results of {model}: {model_output(Path(args.output), model)}")
+    failed = any(s.failed for s in report.runs.values()) or any(p.errors for p in report.pairs)
+    if args.fail_under is not None:
+        low = [
+            (m, s.mean_score) for m, s in report.runs.items() if s.mean_score is None or s.mean_score < args.fail_under
+        ]
+        if low:
+            means = ", ".join(f"{m} {'n/a' if v is None else f'{v:.2f}'}" for m, v in low)
+            print(f"FAIL: mean score below --fail-under {args.fail_under:g}: {means}", file=sys.stderr)
+            return 1
+    return 1 if failed or parsed.errors else 0
 
 
 def cmd_agreement(evaluator: Evaluator, args: argparse.Namespace) -> int:
@@ -310,8 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--concurrency", type=int, default=8, help="judge calls in flight at most (default 8)")
     bt.add_argument(
         "--candidate-model",
+        action="append",
         help="model that answers rows without an answer: an OpenAI-compatible model name or local:smollm2"
-        " (default CANDIDATE_MODEL_NAME)",
+        " (default CANDIDATE_MODEL_NAME); give it twice or more for a head-to-head of those models",
     )
     bt.add_argument("--job-id", help="batch id in the log (default: derived from the output path)")
     bt.add_argument("--name", help="a name for this run, to find it in `runs` and `compare` (e.g. baseline)")

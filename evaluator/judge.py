@@ -99,8 +99,8 @@ class JudgePrompt:
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
 
 
-def parse_grade(content: str | None) -> Grade:
-    """The grade in a judge reply; ``ValueError`` says what is wrong with it (nothing is clamped or guessed)."""
+def reply_object(content: str | None) -> dict[str, Any]:
+    """The JSON object in a judge reply (code fences allowed); ``ValueError`` says what is wrong with it."""
     text = (content or "").strip()
     if not text:
         raise ValueError("empty reply")
@@ -113,6 +113,12 @@ def parse_grade(content: str | None) -> Grade:
         raise ValueError(f"reply is not JSON ({exc.msg})") from None
     if not isinstance(data, dict):
         raise ValueError("reply is not a JSON object")
+    return data
+
+
+def parse_grade(content: str | None) -> Grade:
+    """The grade in a judge reply; ``ValueError`` says what is wrong with it (nothing is clamped or guessed)."""
+    data = reply_object(content)
     missing = [k for k in ("score", "verdict", "criteria", "feedback", "missed_points") if k not in data]
     if missing:
         raise ValueError(f"reply lacks {', '.join(missing)}")

@@ -9,7 +9,11 @@ behaviour:
 * a grading request (it has ``response_format``, or its last user message has ``<answer>`` and
   ``<reference>`` delimiters) gets a valid grade JSON computed deterministically from the word
   overlap between the delimited answer and reference, so a good answer scores above a bad one;
-* any other request (a candidate model asked a question) gets a plain-text answer.
+* a pairwise request (its last user message has ``<answer_a>`` and ``<answer_b>``) gets a verdict
+  ``{"reason", "winner": "A" | "B" | "tie"}``: the answer with the higher overlap grade wins; with
+  ``favour_first=True`` the first answer always wins (a position-biased judge);
+* any other request (a candidate model asked a question) gets a plain-text answer, or
+  ``answer_for(model, prompt)`` when given (different candidate models answering differently).
 
 Every completion carries realistic ``usage`` token counts. With ``rate_limit_per_s`` set, requests
 above that rate (sliding one-second window) get ``429`` with a ``Retry-After`` header saying
@@ -41,6 +45,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
@@ -102,6 +107,17 @@ def grade_from_overlap(question: str, reference: str, answer: str) -> dict[str, 
     }
 
 
+def pairwise_verdict(prompt: str, first: str, second: str, *, favour_first: bool = False) -> dict[str, str]:
+    """A pairwise verdict: the answer whose overlap grade is higher wins (ties within 0.5); or always the first."""
+    if favour_first:
+        return {"reason": "The first answer is better.", "winner": "A"}
+    question, reference = _tag(prompt, "question") or "", _tag(prompt, "reference") or ""
+    a = grade_from_overlap(question, reference, first)["score"]
+    b = grade_from_overlap(question, reference, second)["score"]
+    winner = "tie" if abs(a - b) < 0.5 else "A" if a > b else "B"
+    return {"reason": f"Key terms covered: A {a}, B {b}.", "winner": winner}
+
+
 def completion_body(content: str, *, model: str = "gpt-4o-mini", prompt_tokens: int = 100) -> dict[str, Any]:
     """A ``chat.completion`` response body with ``content`` as the assistant message."""
     completion_tokens = count_tokens(content)
@@ -153,6 +169,8 @@ class FakeOpenAIServer:
         json_schema: bool = True,
         batch_polls: int = 0,
         batch_fail_reason: str | None = None,
+        answer_for: Callable[[str, str], str] | None = None,
+        favour_first: bool = False,
     ) -> None:
         self.latency = latency
         self.rate_limit_per_s = rate_limit_per_s
@@ -160,6 +178,8 @@ class FakeOpenAIServer:
         self.json_schema = json_schema
         self.batch_polls = batch_polls
         self.batch_fail_reason = batch_fail_reason
+        self.answer_for = answer_for
+        self.favour_first = favour_first
         self.files: dict[str, dict[str, Any]] = {}  # file id -> file object plus its "content" bytes
         self.batches: dict[str, dict[str, Any]] = {}  # batch id -> batch object plus its "lines" and "polls"
         self.requests: list[dict[str, Any]] = []
@@ -299,9 +319,14 @@ class FakeOpenAIServer:
         # The delimited blocks are read from the last user message (a system prompt may name the tags too).
         last = next((str(m.get("content") or "") for m in reversed(messages) if m.get("role") == "user"), "")
         answer, reference = _tag(last, "answer"), _tag(last, "reference")
-        if fmt or (answer is not None and reference is not None):
+        first, second = _tag(last, "answer_a"), _tag(last, "answer_b")
+        if first is not None and second is not None:
+            content = json.dumps(pairwise_verdict(last, first, second, favour_first=self.favour_first))
+        elif fmt or (answer is not None and reference is not None):
             grade = grade_from_overlap(_tag(last, "question") or "", reference or "", answer or "")
             content = json.dumps(grade)
+        elif self.answer_for is not None:
+            content = self.answer_for(str(body.get("model") or ""), last)
         else:
             content = "In short: " + " ".join(_words(last)[:30]) + "."
         model = str(body.get("model") or "gpt-4o-mini")
