@@ -29,8 +29,10 @@ from evaluator.dataset import Dataset, QAItem, load_dataset
 from evaluator.errors import EvaluatorError, InputError, JudgeError, RateLimitedError
 from evaluator.models import EvaluationRecord
 from evaluator.ratelimit import RateLimiter
+from evaluator.runs import RunInfo
 from evaluator.service import Evaluator
-from evaluator.textsafety import check_text
+from evaluator.textsafety import api_text as _text
+from evaluator.ui.runs_tab import RunsAPI, build_runs_tab, register_runs_api
 
 logger = logging.getLogger("app")
 
@@ -77,15 +79,6 @@ def _client(request: gr.Request | None) -> str:
     """The rate-limit key of a request: the client's IP (uvicorn resolves proxy headers from trusted proxies)."""
     client = getattr(request, "client", None) if request is not None else None
     return getattr(client, "host", None) or "unknown"
-
-
-def _text(value: Any, name: str) -> str:
-    """A text parameter of the JSON API: JSON ``null`` is empty; a number, list or object is an :class:`InputError`."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InputError(f"{name} must be text, got {type(value).__name__} {str(value)[:40]!r}.")
-    return check_text(value, name)
 
 
 def _graded(record: EvaluationRecord) -> EvaluationRecord:
@@ -137,6 +130,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
     judge_warm = threading.Event()  # set after the first grading: the offline judge's model is loaded by then
     results_dir = tempfile.TemporaryDirectory(prefix="llm-evaluator-batch-")  # removed when the app is collected
     app_dataset = evaluator.dataset
+    runs_api = RunsAPI(evaluator)
 
     def session(ds: Dataset | None) -> Evaluator:
         """The evaluator for a session: over the dataset it loaded, else the app's."""
@@ -354,6 +348,9 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                     )
                     dash_judges = gr.BarPlot(x="judge", title="Evaluations by judge backend", **counts)
 
+            # -- Runs: list, compare two, head-to-heads (its own module, with its API endpoints) -----
+            build_runs_tab(runs_api, friendly=_friendly)
+
         # ============================== handlers (UI) ==============================
         def ask(history: list, item: QAItem) -> tuple[list, str]:
             return [*history, {"role": "assistant", "content": views.question_message(item)}], item.id
@@ -547,7 +544,8 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             candidate = build_candidate(settings, candidate_name) if candidate_name else None
             try:
                 progress((0, len(items)), desc="Starting…", unit="items")
-                stream = _stream_batch(ev, items, candidate=candidate, concurrency=int(concurrency))
+                run = RunInfo(source="app")
+                stream = _stream_batch(ev, items, candidate=candidate, concurrency=int(concurrency), run=run)
                 for done, total, rows, summary in stream:
                     progress((done, total), desc="Grading", unit="items")
                     if summary is None:
@@ -733,6 +731,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             health,
         ):
             gr.api(fn, api_name=fn.__name__)
+        register_runs_api(runs_api, friendly=_friendly)
     demo.queue(default_concurrency_limit=4)
     return demo
 

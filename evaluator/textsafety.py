@@ -12,6 +12,7 @@ the judge call or the log write, into an :class:`InputError` naming the field:
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from .errors import InputError
 
@@ -35,3 +36,12 @@ def check_text(value: str, name: str, *, limit: int | None = None) -> str:
                 f"(a lone surrogate, U+{ord(bad.group()):04X}): it is not valid Unicode text."
             )
     return value
+
+
+def api_text(value: Any, name: str) -> str:
+    """A text parameter of the JSON API: JSON ``null`` is empty; a number, list or object is an :class:`InputError`."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{name} must be text, got {type(value).__name__} {str(value)[:40]!r}.")
+    return check_text(value, name)
