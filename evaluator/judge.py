@@ -41,7 +41,7 @@ from .errors import ConfigError, InputError
 from .models import CRITERIA, VERDICTS, Consistency, Grade, GradeRequest, JudgeResult, Status, Usage
 from .openai_clients import DEFAULT_BASE_URL, build_client
 from .pricing import reply_usage
-from .textsafety import check_text
+from .textsafety import check_text, defuse_markup
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -54,8 +54,6 @@ DEFAULT_PROMPT_FILE = PROMPTS_DIR / "judge_v1.json"
 REPLY_FORMATS = ("json_schema", "json_object", "prompt")
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL | re.IGNORECASE)
 _KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_\-*]{6,}")
-# Zero-width, word-joiner, bidi and BOM characters: invisible, they could hide a delimiter from neutralise().
-_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 CHAT_COMPLETIONS = "/chat/completions"
 
 
@@ -84,10 +82,8 @@ class JudgePrompt:
         )
 
     def neutralise(self, text: str) -> str:
-        """``text`` with anything that looks like one of our delimiters (``</answer>``, ``< Answer >``…) defused."""
-        names = "|".join(map(re.escape, self.delimiters))
-        text = _INVISIBLE.sub("", text)
-        return re.sub(rf"[<\uff1c\ufe64](?=\s*/?\s*(?:{names})\b)", "&lt;", text, flags=re.IGNORECASE)
+        """``text`` with anything that reads as one of our delimiters or as chat markup defused (see textsafety)."""
+        return defuse_markup(text, self.delimiters)
 
     def messages(self, request: GradeRequest) -> list[dict[str, str]]:
         """The chat messages that ask for a grade of ``request``; its texts are delimited data."""
