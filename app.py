@@ -544,7 +544,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             candidate = build_candidate(settings, candidate_name) if candidate_name else None
             try:
                 progress((0, len(items)), desc="Starting…", unit="items")
-                run = RunInfo(source="app")
+                run = RunInfo(source="app", input=Path(path).name if path and mode != MODE_CANDIDATE else None)
                 stream = _stream_batch(ev, items, candidate=candidate, concurrency=int(concurrency), run=run)
                 for done, total, rows, summary in stream:
                     progress((done, total), desc="Grading", unit="items")

@@ -112,7 +112,7 @@ def test_a_batch_from_the_app_is_a_run(client: Client, tmp_path: Path) -> None:
     path.write_text(json.dumps({"question_id": "stat-001", "answer": "The median is the middle value."}) + "\n")
     client.predict("Grade the answers in a file", handle_file(str(path)), "", 20, 2, api_name="/run_batch")
     runs = client.predict(api_name="/list_runs")
-    assert runs[0]["source"] == "app" and runs[0]["items"] == 1 and runs[0]["input"] is None
+    assert runs[0]["source"] == "app" and runs[0]["items"] == 1 and runs[0]["input"] == "answers.jsonl"
 
 
 def test_runs_tab_in_the_browser(served: ServedApp, browser: Any, tmp_path: Path) -> None:  # noqa: F811
