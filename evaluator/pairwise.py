@@ -85,6 +85,16 @@ class OpenAIPairwise:
         )
         return [{"role": "system", "content": self.prompt.system}, {"role": "user", "content": user}]
 
+    def _reply_format(self) -> dict[str, Any]:
+        """The reply format the grading judge found the server accepts (strict schema, JSON mode or plain prompt)."""
+        fmt = self.judge.reply_format
+        if fmt == "json_schema":
+            schema = {"name": self.prompt.schema_name, "schema": self.prompt.schema, "strict": True}
+            return {"response_format": {"type": "json_schema", "json_schema": schema}}
+        if fmt == "json_object":
+            return {"response_format": {"type": "json_object"}}
+        return {}
+
     def _ask(self, messages: list[dict[str, str]]) -> tuple[str, str, Usage]:
         """One verdict (winner A/B/tie, reason) and the tokens it cost; raises ``ValueError`` or an API error."""
         usage, problem = Usage(), ""
@@ -94,10 +104,7 @@ class OpenAIPairwise:
                 messages=messages,  # type: ignore[arg-type]
                 temperature=self.judge.temperature,
                 max_tokens=self.judge.max_tokens,
-                response_format={
-                    "type": "json_schema",
-                    "json_schema": {"name": self.prompt.schema_name, "schema": self.prompt.schema, "strict": True},
-                },
+                **self._reply_format(),
             )
             usage += reply_usage(self.model, reply.usage)
             try:

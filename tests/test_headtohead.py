@@ -128,6 +128,17 @@ def test_three_models_get_bradley_terry_ratings_in_order_with_intervals(settings
     assert "Bradley-Terry" in report.text() and "| good |" in report.markdown()
 
 
+def test_a_server_without_structured_output_gets_the_json_mode_the_judge_fell_back_to(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with server(json_schema=False) as srv:
+        evaluator = evaluator_for(settings, srv)
+        report = run_head_to_head(evaluator, dataset_items(evaluator.dataset, 2), candidates(srv, "good", "bad"))
+        formats = [r["response_format"]["type"] for r in srv.requests if "<answer_a>" in str(r["messages"][-1])]
+    assert formats == ["json_object"] * 4
+    assert (report.pairs[0].wins, report.pairs[0].errors) == (2, 0)
+
+
 def test_rerunning_a_head_to_head_asks_nothing_again(settings: Settings, tmp_path: Path) -> None:
     with server() as srv:
         evaluator = evaluator_for(settings, srv)
