@@ -131,3 +131,38 @@ def test_free_form_question_and_reference_have_limits(
     with pytest.raises(AppError, match=message):
         client.predict(*args, api_name="/evaluate_free")
     assert len(served.evaluator.log) == before and len(judge_server.requests) == calls
+
+
+PERSONAL = {
+    "josé.garcía@universidad.es": "[EMAIL]",
+    "maria (at) gmail (dot) com": "[EMAIL]",
+    "2025550173": "[PHONE]",
+    "0049 30 12345678": "[PHONE]",
+    "4111.1111.1111.1111": "[CARD]",
+    "de89 3704 0044 0532 0130 00": "[IBAN]",
+    "123 45 6789": "[SSN]",
+    "sk_live_4eC39HqLyjWDarjtT1zdp7dc": "[SECRET]",
+    "AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe": "[SECRET]",
+    "xoxb-123456789012-1234567890123-AbCdEfGhIjKl": "[SECRET]",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY": "[SECRET]",
+    "hunter2": "[SECRET]",
+    "C01X00T47": "[PASSPORT]",
+}
+
+
+def test_personal_data_reaches_neither_the_judge_nor_the_log(
+    served: ServedApp, client: Client, judge_server: FakeOpenAIServer
+) -> None:
+    values = list(PERSONAL)
+    answer = (
+        f"The median is the middle value. Mail {values[0]} or {values[1]}, call {values[2]} or {values[3]}; "
+        f"card {values[4]}, iban {values[5]}, SSN {values[6]}; keys {values[7]} {values[8]} {values[9]} "
+        f"{values[10]}; my password is {values[11]}; passport number {values[12]}."
+    )
+    record = client.predict("stat-1", answer, api_name="/evaluate")
+    sent = json.dumps(judge_server.requests[-1], ensure_ascii=False)
+    logged = json.dumps(served.evaluator.log.get(record["id"]), ensure_ascii=False)
+    for value, placeholder in PERSONAL.items():
+        assert value not in sent and value not in logged and value not in record["answer"], value
+        assert placeholder in record["answer"]
+    assert "The median is the middle value." in sent

@@ -49,6 +49,18 @@ def test_realistic_answers(row: dict[str, str]) -> None:
         ("hf_abcdefghijklmnopqrstuvwxyzABCDEF12", "[SECRET]"),
         ("ghp_abcdefghijklmnopqrstuvwxyz0123456789", "[SECRET]"),
         ("AKIAIOSFODNN7EXAMPLE", "[SECRET]"),
+        ("josé.garcía@universidad.es", "[EMAIL]"),
+        ("maria (at) gmail (dot) com", "[EMAIL]"),
+        ("2025550173", "[PHONE]"),
+        ("0049 30 12345678", "[PHONE]"),
+        ("4111.1111.1111.1111", "[CARD]"),
+        ("gb82 west 1234 5698 7654 32", "[IBAN]"),
+        ("123 45 6789", "[SSN]"),
+        ("sk_live_4eC39HqLyjWDarjtT1zdp7dc", "[SECRET]"),
+        ("AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe", "[SECRET]"),
+        ("xoxb-123456789012-1234567890123-AbCdEfGhIjKl", "[SECRET]"),
+        ("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "[SECRET]"),
+        ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----", "[SECRET]"),
     ],
 )
 def test_each_kind_is_replaced_by_its_placeholder_in_a_sentence(text: str, placeholder: str) -> None:
@@ -92,6 +104,12 @@ def test_each_kind_is_replaced_by_its_placeholder_in_a_sentence(text: str, place
         "12345678",
         "978-3-16-148410-0",
         "user@localhost",
+        "4294967296",  # 2**32: not a valid North American number
+        "1700000000",  # a Unix timestamp
+        "3f786850e387550fdab836ed7e6dc881de23001b",  # a git hash
+        "the password is hashed",
+        "look at the data",
+        "123 of 456",
         "",
     ],
 )
