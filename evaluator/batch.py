@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from . import csvsafe
 from .dataset import Dataset, _cell
 from .errors import CandidateError, EvaluatorError, InputError
+from .files import write_atomic
 from .models import VERDICTS, EvaluationRecord, GradeRequest, JudgeResult, Usage, new_id
 from .textsafety import MAX_LABEL_CHARS, check_text
 
@@ -441,13 +442,7 @@ def _serialise(rows: Iterable[Mapping[str, Any]], fmt: str, *, header: bool) -> 
 
 def write_results(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str], fmt: str | None = None) -> Path:
     """Write result rows (``BatchSummary.rows``) to a CSV or JSONL file, atomically; returns the path."""
-    path = Path(path)
-    fmt = file_format(path, fmt)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(_serialise(rows, fmt, header=True), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, _serialise(rows, file_format(path, fmt), header=True))
 
 
 def read_results(path: str | os.PathLike[str], fmt: str | None = None) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import CandidateError, ConfigError
 from .models import Usage
-from .openai_clients import DEFAULT_BASE_URL, build_client, origin
+from .openai_clients import DEFAULT_BASE_URL, build_client, describe_api_error, origin
 from .pricing import reply_usage
 
 if TYPE_CHECKING:
@@ -67,20 +67,6 @@ class Candidate(Protocol):
     def close(self) -> None:
         """Release clients and threads."""
         ...
-
-
-def _describe_api_error(exc: Exception) -> str:
-    """A short reason for a failed call that never repeats the server's message (it may echo a key)."""
-    import openai
-
-    if isinstance(exc, openai.APITimeoutError):
-        return "timed out"
-    if isinstance(exc, openai.APIConnectionError):
-        return "could not connect"
-    if isinstance(exc, openai.APIStatusError):
-        code = getattr(exc, "code", None) or getattr(exc, "type", None)
-        return f"HTTP {exc.status_code}" + (f" ({code})" if code else "")
-    return type(exc).__name__
 
 
 class OpenAICandidate:
@@ -163,7 +149,17 @@ class OpenAICandidate:
                 temperature=self.temperature,
             )
         except openai.OpenAIError as exc:
-            raise CandidateError(f"candidate model {self.name}: {_describe_api_error(exc)}") from None
+            reason = describe_api_error(
+                exc,
+                api="the candidate API",
+                secrets=[self._api_key],
+                endpoint=origin(self._base_url)[1],
+                timeout=self._timeout,
+                retries=self._max_retries,
+                model=self.name,
+                key_setting="CANDIDATE_API_KEY",
+            )
+            raise CandidateError(f"candidate model {self.name}: {reason}") from None
         choice = response.choices[0] if response.choices else None
         text = ((choice.message.content if choice else None) or "").strip()
         return CandidateAnswer(text=text, usage=reply_usage(self.name, response.usage))

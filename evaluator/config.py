@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .redact import redact
 
 JUDGE_BACKENDS = ("auto", "openai", "offline")
 _TRUE = {"1", "true", "yes", "on"}
@@ -112,7 +112,7 @@ def _url(name: str, raw: str) -> str:
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        shown = re.sub(r"//[^/@]*@", "//***@", value)  # credentials in a URL are secrets too
+        shown = redact(value)  # credentials in a URL are secrets too
         raise ConfigError(f"{name} must be an http(s) URL such as http://localhost:8000/v1, got {shown!r}")
     return value
 

@@ -26,6 +26,7 @@ from huggingface_hub import CommitScheduler, HfApi
 from .errors import LogError
 from .models import utc_now
 from .pii import scrub_pii
+from .redact import redact
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +35,7 @@ FILE_PREFIX = "evaluations-"
 
 def _describe(exc: BaseException, token: str | None) -> str:
     """A short, secret-free description of an exception for logs and ``/healthz``."""
-    text = f"{type(exc).__name__}: {exc}"
-    if token:
-        text = text.replace(token, "***")
-    return scrub_pii(text)[:300]
+    return scrub_pii(redact(f"{type(exc).__name__}: {exc}", token))[:300]
 
 
 class _Scheduler(CommitScheduler):

@@ -39,7 +39,7 @@ import orjson
 from .cache import CacheEntry, GradeCache, cache_key
 from .errors import ConfigError, InputError
 from .models import CRITERIA, VERDICTS, Consistency, Grade, GradeRequest, JudgeResult, Status, Usage
-from .openai_clients import DEFAULT_BASE_URL, build_client
+from .openai_clients import DEFAULT_BASE_URL, build_client, describe_api_error, server_message
 from .pricing import reply_usage
 from .textsafety import check_text, defuse_markup
 
@@ -53,7 +53,6 @@ DEFAULT_PROMPT_FILE = PROMPTS_DIR / "judge_v1.json"
 # Reply formats, best first: a server that rejects one is asked for the next.
 REPLY_FORMATS = ("json_schema", "json_object", "prompt")
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL | re.IGNORECASE)
-_KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_\-*]{6,}")
 CHAT_COMPLETIONS = "/chat/completions"
 
 
@@ -461,7 +460,7 @@ class OpenAIJudge:
 
     def _adapt(self, exc: openai.APIStatusError, sent: dict[str, Any]) -> bool:
         """Fall back from a request option the server rejected; True when a changed request is worth sending."""
-        text = f"{exc.param or ''} {self._server_message(exc)}".lower()
+        text = f"{exc.param or ''} {server_message(exc, [self._secret])}".lower()
         sent_format = (sent.get("response_format") or {}).get("type")
         with self._lock:
             if sent_format and any(w in text for w in ("response_format", "json_schema", "json_object", "structured")):
@@ -537,31 +536,18 @@ class OpenAIJudge:
         return _Run(None, f"The judge's reply was not a valid grade after {attempts} attempt(s): {reason}", usage)
 
     def _failed(self, exc: openai.OpenAIError, usage: Usage) -> _Run:
-        reason = self._describe(exc)
+        reason = self.describe_error(exc)
         logger.warning("Judge call failed: %s", reason)
         return _Run(None, reason, usage)
 
-    def _describe(self, exc: openai.OpenAIError) -> str:
+    def describe_error(self, exc: openai.OpenAIError) -> str:
         """A human sentence for an API failure, without the key or anything that looks like one."""
-        attempts = f"{self.max_retries + 1} attempt(s)"
-        if isinstance(exc, openai.APITimeoutError):
-            return f"The judge API did not answer within {self.timeout:g} s ({attempts})."
-        if isinstance(exc, openai.APIConnectionError):
-            return f"Could not connect to the judge API at {self._endpoint} ({attempts})."
-        if isinstance(exc, openai.AuthenticationError):
-            return "The judge API rejected the API key (401): check OPENAI_API_KEY."
-        if isinstance(exc, openai.PermissionDeniedError):
-            return f"The judge API refused access to model {self.model!r} (403)."
-        if isinstance(exc, openai.APIStatusError):
-            retried = exc.status_code in (408, 409, 429) or exc.status_code >= 500
-            after = f" after {attempts}" if retried else ""
-            return f"The judge API returned {exc.status_code}{after}: {self._server_message(exc)}"
-        return f"The judge call failed ({type(exc).__name__})."
-
-    def _server_message(self, exc: openai.APIError) -> str:
-        body = exc.body
-        message = body.get("message") if isinstance(body, dict) else None
-        text = str(message or exc.message)
-        if self._secret:
-            text = text.replace(self._secret, "***")
-        return _KEY_LIKE.sub("sk-***", text)[:300]
+        return describe_api_error(
+            exc,
+            api="the judge API",
+            secrets=[self._secret],
+            endpoint=self._endpoint,
+            timeout=self.timeout,
+            retries=self.max_retries,
+            model=self.model,
+        )

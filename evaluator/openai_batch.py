@@ -40,9 +40,12 @@ import openai
 
 from .batch import BatchItem, BatchSummary, default_job_id, file_format, record_id, result_row, summarize, write_results
 from .errors import ConfigError, InputError, JudgeError
+from .files import write_atomic
 from .judge import OpenAIJudge, completion_grade
 from .models import EvaluationRecord, GradeRequest, JudgeResult, utc_now
+from .openai_clients import describe_api_error
 from .pricing import reply_usage
+from .redact import redact
 from .runs import RunInfo, log_run, run_record
 
 if TYPE_CHECKING:
@@ -81,13 +84,6 @@ def requests_path(output: str | os.PathLike[str]) -> Path:
     return output.with_name(output.name + REQUESTS_SUFFIX)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 @dataclass(frozen=True)
 class BatchJob:
     """What ``submit`` saves next to the output: enough to poll and ingest the batch later (no secrets).
@@ -110,7 +106,7 @@ class BatchJob:
         """Write the state file of results file ``output`` (atomically); returns its path."""
         data = {"version": STATE_VERSION, **asdict(self)}
         path = state_path(output)
-        _write_atomic(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+        write_atomic(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
         return path
 
     @classmethod
@@ -147,19 +143,9 @@ def _call(judge: OpenAIJudge, what: str, call: Callable[[], T]) -> T:
     """``call()``, with an API failure turned into a :class:`JudgeError` that names ``what`` (never the key)."""
     try:
         return call()
-    except openai.APIStatusError as exc:
-        body = exc.body
-        message = str((body.get("message") if isinstance(body, dict) else None) or exc.message)
-        raise JudgeError(
-            f"The OpenAI API refused to {what} ({exc.status_code}): {_redact(judge, message)[:300]}"
-        ) from None
-    except openai.APIConnectionError:
-        raise JudgeError(f"Could not reach the OpenAI API to {what}.") from None
-
-
-def _redact(judge: OpenAIJudge, text: str) -> str:
-    key = judge.client.api_key
-    return text.replace(key, "***") if key else text
+    except openai.OpenAIError as exc:
+        reason = describe_api_error(exc, api="the OpenAI API", secrets=[judge.client.api_key])
+        raise JudgeError(f"Could not {what}: {reason}") from None
 
 
 def request_line(judge: OpenAIJudge, item: BatchItem) -> dict[str, Any]:
@@ -221,7 +207,7 @@ def submit(
     if not todo:
         return None
     path = requests_path(output)
-    _write_atomic(path, "".join(json.dumps(request_line(judge, item), ensure_ascii=False) + "\n" for item in todo))
+    write_atomic(path, "".join(json.dumps(request_line(judge, item), ensure_ascii=False) + "\n" for item in todo))
     client = judge.client
     upload = _call(judge, "upload the request file", lambda: client.files.create(file=path, purpose="batch"))
     batch = _call(
@@ -314,9 +300,9 @@ def _result(judge: OpenAIJudge, job: BatchJob, line: dict[str, Any] | None, stat
     if line.get("error") or response.get("status_code") != 200:
         error = line.get("error") or (response.get("body") or {}).get("error") or {}
         code = response.get("status_code")
-        reason = str(error.get("message") or error.get("code") or "no reason given")
+        reason = redact(str(error.get("message") or error.get("code") or "no reason given"), judge.client.api_key)
         where = f"returned {code}" if code else "failed"
-        return JudgeResult("error", error=f"The Batch API request {where}: {_redact(judge, reason)[:300]}", **base)
+        return JudgeResult("error", error=f"The Batch API request {where}: {reason[:300]}", **base)
     body = response.get("body") or {}
     tokens = body.get("usage")
     usage = reply_usage(job.model, tokens if isinstance(tokens, dict) else None, batch=True)

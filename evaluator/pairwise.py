@@ -123,7 +123,7 @@ class OpenAIPairwise:
                 winner, reason, spent = self._ask(self.messages(question, reference, first, second))
             except openai.OpenAIError as exc:
                 # The judge's own description of an API failure: never the key, only the host.
-                return PairOutcome("error", tuple(votes), error=self.judge._describe(exc), usage=usage)
+                return PairOutcome("error", tuple(votes), error=self.judge.describe_error(exc), usage=usage)
             except ValueError as exc:
                 return PairOutcome("error", tuple(votes), error=str(exc), usage=usage)
             usage += spent

@@ -20,6 +20,7 @@ from .errors import DatasetError, InputError, LogError, NotFoundError
 from .log import EvalLog
 from .models import EvaluationRecord, FeedbackRecord, GradeRequest
 from .pii import scrub_pii
+from .redact import redact
 from .sentiment import SentimentAnalyzer, get_analyzer
 from .textsafety import MAX_LABEL_CHARS, check_text
 
@@ -125,9 +126,7 @@ class Evaluator:
                 loader = datasets.load_dataset
             rows = list(itertools.islice(loader(repo_id, split=split, token=token), MAX_HUB_ROWS))
         except Exception as exc:  # network, missing repo or split, bad config: all mean "not loadable"
-            reason = (str(exc).strip().splitlines() or [""])[0][:300]
-            if token:
-                reason = reason.replace(token, "***")
+            reason = redact((str(exc).strip().splitlines() or [""])[0], token)[:300]
             where = f"{repo_id!r} (split {split!r})"
             raise DatasetError(
                 f"Could not load {where} from the Hugging Face Hub: {type(exc).__name__}: {reason}"
