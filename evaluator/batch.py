@@ -36,6 +36,7 @@ import logging
 import os
 import random
 import statistics
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -45,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import csvsafe
 from .dataset import Dataset, _cell
-from .errors import CandidateError, EvaluatorError, InputError
+from .errors import CandidateError, EvaluatorError, InputError, StoppedError
 from .files import write_atomic
 from .models import VERDICTS, EvaluationRecord, GradeRequest, JudgeResult, Usage, new_id
 from .textsafety import MAX_LABEL_CHARS, check_text
@@ -588,9 +589,11 @@ class _Job:
         retries: int,
         backoff: float,
         run: RunInfo | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.evaluator = evaluator
         self.run_info = run
+        self.stop = stop or threading.Event()
         self.items = list(items)
         self.concurrency = concurrency
         self.candidate = candidate
@@ -751,7 +754,7 @@ class _Job:
 
     async def _worker(self, queue: asyncio.Queue[BatchItem]) -> None:
         """Take items until none are left: answer if needed, grade, record."""
-        while not queue.empty():
+        while not queue.empty() and not self.stop.is_set():
             item = queue.get_nowait()
             request, error, usage = await self._prepare(item)
             result = error if request is None else await self._grade(request)
@@ -768,7 +771,7 @@ class _Job:
             pending.put_nowait(item)
 
         async def answer() -> None:
-            while not pending.empty():
+            while not pending.empty() and not self.stop.is_set():
                 item = pending.get_nowait()
                 ready.put_nowait((item, *await self._prepare(item)))
 
@@ -780,7 +783,7 @@ class _Job:
         try:
             finished = False
             size = OFFLINE_CHUNK
-            while not finished:
+            while not finished and not self.stop.is_set():
                 chunk = [await ready.get()]
                 while len(chunk) < size and not ready.empty():
                     chunk.append(ready.get_nowait())
@@ -834,6 +837,11 @@ class _Job:
             if self.output:
                 self.output.close(self._ordered_rows(foreign))
         self._log_run("end")
+        if self.stop.is_set() and len(self.rows) < len(self.items):
+            raise StoppedError(
+                f"Batch {self.job_id} stopped after {len(self.rows)} of {len(self.items)} items; "
+                "run it again to grade the rest."
+            )
         rows = [self.rows[item.key] for item in self.items]
         return summarize(
             self.job_id,
@@ -856,6 +864,7 @@ async def arun_batch(
     retries: int = 3,
     backoff: float = 0.5,
     run: RunInfo | None = None,
+    stop: threading.Event | None = None,
 ) -> BatchSummary:
     """Grade ``items`` with at most ``concurrency`` judge calls in flight; the async core of :func:`run_batch`."""
     if concurrency < 1:
@@ -875,6 +884,7 @@ async def arun_batch(
         retries=retries,
         backoff=backoff,
         run=run,
+        stop=stop,
     )
     return await job.run()
 
@@ -891,6 +901,7 @@ def run_batch(
     retries: int = 3,
     backoff: float = 0.5,
     run: RunInfo | None = None,
+    stop: threading.Event | None = None,
 ) -> BatchSummary:
     """Grade a batch and return its summary (blocking; runs its own event loop).
 
@@ -905,6 +916,8 @@ def run_batch(
         retries: extra attempts for an item that still fails after the client's own retries.
         backoff: first retry delay in seconds (doubling, with jitter).
         run: the run's name, source and input file, for its run records (see :mod:`evaluator.runs`).
+        stop: when set, no new item starts; the run ends with :class:`StoppedError` once the calls in flight
+            are recorded (everything graded is in the log and ``output``, and the next run resumes it).
     """
     return asyncio.run(
         arun_batch(
@@ -918,5 +931,6 @@ def run_batch(
             retries=retries,
             backoff=backoff,
             run=run,
+            stop=stop,
         )
     )

@@ -54,6 +54,15 @@ class Settings:
     rate_limit_per_minute: int = 30
     app_username: str | None = None
     app_password: str | None = field(default=None, repr=False)
+    # Cost and abuse controls of a public Space (see docs/security.md); 0 turns a limit off.
+    max_batch_rows: int = 200
+    allowed_candidate_models: tuple[str, ...] = ()  # empty: CANDIDATE_MODEL_NAME, MASTER_MODEL_NAME, local:smollm2
+    judge_calls_per_client_hour: int = 100
+    judge_calls_per_day: int = 2000
+    max_request_bytes: int = 1_000_000
+    login_attempts_per_minute: int = 10
+    trusted_proxy_hops: int = 0  # X-Forwarded-For entries added by proxies you run; 1 by default on a Space
+    shutdown_timeout_seconds: float = 8.0
 
     @property
     def effective_judge_backend(self) -> str:
@@ -61,6 +70,15 @@ class Settings:
         if self.judge_backend == "auto":
             return "openai" if self.openai_api_key else "offline"
         return self.judge_backend
+
+    @property
+    def candidate_models(self) -> tuple[str, ...]:
+        """Candidate models a visitor may name: ``ALLOWED_CANDIDATE_MODELS``, else the configured ones."""
+        if self.allowed_candidate_models:
+            return self.allowed_candidate_models
+        return tuple(
+            dict.fromkeys(m for m in (self.candidate_model_name, self.master_model_name, "local:smollm2") if m)
+        )
 
 
 def _str(name: str, raw: str) -> str:
@@ -117,6 +135,10 @@ def _url(name: str, raw: str) -> str:
     return value
 
 
+def _names(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+
+
 def _path(name: str, raw: str) -> Path:
     return Path(raw.strip())
 
@@ -159,6 +181,14 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "rate_limit_per_minute": _int(0),
     "app_username": _str,
     "app_password": _str,
+    "max_batch_rows": _int(0),
+    "allowed_candidate_models": _names,
+    "judge_calls_per_client_hour": _int(0),
+    "judge_calls_per_day": _int(0),
+    "max_request_bytes": _int(1024),
+    "login_attempts_per_minute": _int(0),
+    "trusted_proxy_hops": _int(0, 10),
+    "shutdown_timeout_seconds": _float(0.5, 600),
 }
 
 
@@ -189,6 +219,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str 
         # An empty value (``KEY=`` in .env) means "use the default".
         if values.get(name, "").strip():
             kwargs[f.name] = _PARSERS[f.name](name, values[name])
+    if "trusted_proxy_hops" not in kwargs and values.get("SPACE_ID", "").strip():
+        kwargs["trusted_proxy_hops"] = 1  # the Space's proxy appends the client's address to X-Forwarded-For
     settings = Settings(**kwargs)
     if settings.judge_backend == "openai" and not settings.openai_api_key:
         raise ConfigError("JUDGE_BACKEND=openai needs OPENAI_API_KEY to be set")

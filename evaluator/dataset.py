@@ -61,7 +61,8 @@ class Dataset:
         try:
             return self._by_id[question_id.strip()]
         except KeyError:
-            raise NotFoundError(f"No question with id {question_id!r} in {self.name}") from None
+            shown = question_id if len(question_id) <= 80 else question_id[:80] + "…"
+            raise NotFoundError(f"No question with id {shown!r} in {self.name}") from None
 
     @property
     def categories(self) -> list[str]:

@@ -29,6 +29,10 @@ class CandidateError(EvaluatorError):
     """The candidate model could not answer a question (unreachable, refused, not installed)."""
 
 
+class StoppedError(EvaluatorError):
+    """A batch was stopped before it finished (its client went away); what it graded is logged and resumable."""
+
+
 class LogError(EvaluatorError):
     """The evaluation log cannot be written or read."""
 

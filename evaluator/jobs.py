@@ -1,0 +1,129 @@
+"""Batches started from the web app: one per client at a time, streamed, and stopped when the client goes away.
+
+:func:`stream_batch` runs :func:`~evaluator.batch.run_batch` in a worker thread and yields progress. When the
+consumer stops iterating (Gradio closes a generator whose client disconnected), the batch's stop event is set:
+no new item starts, the calls in flight are recorded, and the thread ends. The client's slot in
+:class:`BatchSlots` is released only then, so an abandoned batch never runs beside the client's next one.
+The job id comes from the items' content, so the same file run again resumes instead of re-grading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .batch import BatchItem, BatchSummary, run_batch
+from .errors import RateLimitedError
+
+if TYPE_CHECKING:
+    from .service import Evaluator
+
+# While a batch runs, a progress update is yielded at least this often (seconds): that is when a
+# consumer's disconnection can be noticed, so it bounds how long an abandoned batch keeps starting items.
+HEARTBEAT_SECONDS = 1.0
+
+Progress = tuple[int, int, list[dict[str, Any]], BatchSummary | None]
+
+
+def batch_job_id(items: Sequence[BatchItem], *, candidate: str | None, dataset: str) -> str:
+    """A job id fixed by what is graded: the same rows (and candidate) run again resume the earlier run."""
+    digest = hashlib.sha256()
+    for part in (candidate or "", dataset):
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\x1e")
+    for item in items:
+        fields = (item.key, item.question_id or "", item.question, item.reference, item.answer or "")
+        digest.update("\x1f".join(fields).encode("utf-8", "surrogatepass") + b"\x1e")
+    return f"app-{digest.hexdigest()[:16]}"
+
+
+class BatchSlots:
+    """At most one running batch per client; a slot is held until the batch's thread has really ended."""
+
+    def __init__(self) -> None:
+        self._running: set[str] = set()
+        self._lock = threading.Lock()
+
+    def claim(self, client: str) -> None:
+        """Take ``client``'s slot, or :class:`RateLimitedError` if its previous batch is still running."""
+        with self._lock:
+            if client in self._running:
+                raise RateLimitedError(
+                    "You already have a batch running: wait until it finishes (a batch whose page was closed "
+                    "stops within seconds), then start the next one.",
+                    retry_after=5.0,
+                )
+            self._running.add(client)
+
+    def release(self, client: str) -> None:
+        """Free ``client``'s slot."""
+        with self._lock:
+            self._running.discard(client)
+
+    def busy(self, client: str) -> bool:
+        """True while ``client`` has a batch running."""
+        with self._lock:
+            return client in self._running
+
+
+def stream_batch(
+    evaluator: Evaluator,
+    items: Sequence[BatchItem],
+    *,
+    on_end: Callable[[int], None] | None = None,
+    heartbeat: float = HEARTBEAT_SECONDS,
+    **kwargs: Any,
+) -> Iterator[Progress]:
+    """Run :func:`run_batch` in a worker thread; yield ``(done, total, rows so far, summary or None)``.
+
+    Closing the generator early stops the batch (see the module docstring). ``on_end(items finished in this
+    run)`` is called from the worker thread once the batch has ended, however it ended.
+    """
+    events: queue.Queue[tuple[int, int, dict[str, Any]] | None] = queue.Queue()
+    outcome: dict[str, Any] = {}
+    stop = threading.Event()
+    finished = [0]
+
+    def on_result(done: int, total: int, row: dict[str, Any]) -> None:
+        finished[0] += 1
+        events.put((done, total, row))
+
+    def work() -> None:
+        try:
+            outcome["summary"] = run_batch(evaluator, items, on_result=on_result, stop=stop, **kwargs)
+        except Exception as exc:  # handed to the consumer below
+            outcome["error"] = exc
+        finally:
+            try:
+                if on_end is not None:
+                    on_end(finished[0])
+            finally:
+                events.put(None)
+
+    threading.Thread(target=work, name="batch", daemon=True).start()
+    rows: list[dict[str, Any]] = []
+    done = 0
+    try:
+        while True:
+            try:
+                event = events.get(timeout=heartbeat)
+            except queue.Empty:
+                yield done, len(items), rows, None  # nothing new: a heartbeat
+                continue
+            while event is not None:  # drain what arrived meanwhile: one update per burst
+                done, _, row = event
+                rows.append(row)
+                try:
+                    event = events.get_nowait()
+                except queue.Empty:
+                    break
+            if event is None:
+                break
+            yield done, len(items), rows, None
+    finally:
+        stop.set()  # a no-op after the end; on an early close, no new item starts
+    if "error" in outcome:
+        raise outcome["error"]
+    yield done, len(items), rows, outcome["summary"]
