@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 import os
-import queue
 import sys
 import tempfile
 import threading
@@ -20,17 +20,22 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from evaluator import views
-from evaluator.batch import BatchItem, dataset_items, parse_batch, run_batch, write_results
+from evaluator.batch import dataset_items, parse_batch, write_results
 from evaluator.candidate import build_candidate
 from evaluator.config import load_settings
 from evaluator.dataset import Dataset, QAItem, load_dataset
 from evaluator.errors import EvaluatorError, InputError, JudgeError, RateLimitedError
+from evaluator.jobs import BatchSlots, batch_job_id, stream_batch
+from evaluator.limits import CostLimits
 from evaluator.models import EvaluationRecord
 from evaluator.ratelimit import RateLimiter
 from evaluator.runs import RunInfo
+from evaluator.server import BodyLimit, ClientAddress, LoginThrottle, public_health
 from evaluator.service import Evaluator
+from evaluator.shutdown import close_within, signals_interrupt
 from evaluator.textsafety import api_text as _text
 from evaluator.ui.runs_tab import RunsAPI, build_runs_tab, register_runs_api
 
@@ -38,7 +43,8 @@ logger = logging.getLogger("app")
 
 MODE_FILE = "Grade the answers in a file"
 MODE_CANDIDATE = "A candidate model answers the dataset"
-MAX_UPLOAD = "5mb"
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_ERROR_CHARS = 600
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -47,10 +53,13 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     def translate(exc: Exception) -> gr.Error:
         if isinstance(exc, gr.Error):
             return exc
+        message = str(exc)
+        if len(message) > MAX_ERROR_CHARS:  # never echo a huge input back in full
+            message = message[: MAX_ERROR_CHARS - 1] + "…"
         if isinstance(exc, RateLimitedError):
-            return gr.Error(str(exc), title="Slow down", print_exception=False)
+            return gr.Error(message, title="Slow down", print_exception=False)
         if isinstance(exc, EvaluatorError):
-            return gr.Error(str(exc), print_exception=False)
+            return gr.Error(message, print_exception=False)
         logger.exception("Unexpected error in %s", fn.__name__)
         return gr.Error("Something went wrong on our side; it has been logged. Please try again.")
 
@@ -88,45 +97,42 @@ def _graded(record: EvaluationRecord) -> EvaluationRecord:
     return record
 
 
-def _stream_batch(
-    evaluator: Evaluator, items: list[BatchItem], **kwargs: Any
-) -> Iterator[tuple[int, int, list[dict[str, Any]], Any]]:
-    """Run :func:`run_batch` in a worker thread; yield ``(done, total, rows so far, summary or None)``."""
-    events: queue.Queue[tuple[int, int, dict[str, Any]] | None] = queue.Queue()
-    outcome: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            outcome["summary"] = run_batch(evaluator, items, on_result=lambda *e: events.put(e), **kwargs)
-        except Exception as exc:  # handed to the UI thread below
-            outcome["error"] = exc
-        finally:
-            events.put(None)
-
-    threading.Thread(target=work, name="batch", daemon=True).start()
-    rows: list[dict[str, Any]] = []
-    done = 0
-    while True:
-        event = events.get()
-        while event is not None:  # drain what arrived meanwhile: one UI update per burst
-            done, _, row = event
-            rows.append(row)
-            try:
-                event = events.get_nowait()
-            except queue.Empty:
-                break
-        if event is None:
-            break
-        yield done, len(items), rows, None
-    if "error" in outcome:
-        raise outcome["error"]
-    yield done, len(items), rows, outcome["summary"]
+def _whole(value: Any, name: str, low: int, high: int) -> int:
+    """A whole-number parameter within ``[low, high]``; anything else (NaN, inf, text) is an :class:`InputError`."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number != int(number) or not low <= number <= high:
+        raise InputError(f"{name} must be a whole number from {low} to {high}, got {str(value)[:40]!r}.")
+    return int(number)
 
 
-def build_demo(evaluator: Evaluator) -> gr.Blocks:
-    """The app's Blocks: chat, dataset, feedback, batch and dashboard tabs, and a named API endpoint per action."""
+def _uploaded(path: str | None, demo: gr.Blocks) -> Path | None:
+    """The file a visitor uploaded through this app, or :class:`InputError` for any other path.
+
+    Gradio checks paths only under ``launch()``, not under ``mount_gradio_app``: without this, an API call
+    naming a server file (the log, a dataset) in a ``FileData`` would have it read. Upload folders are named
+    by a keyed hash of the content, so a path is known only to whoever uploaded the file.
+    """
+    if not path:
+        return None
+    real = Path(path).resolve()
+    if path not in demo.upload_file_set or not real.is_relative_to(Path(get_upload_folder()).resolve()):
+        raise InputError("Upload the file through the app: a path on the server is not accepted.")
+    return real
+
+
+def build_demo(evaluator: Evaluator, limits: CostLimits | None = None) -> gr.Blocks:
+    """The app's Blocks: chat, dataset, feedback, batch and dashboard tabs, and a named API endpoint per action.
+
+    ``limits`` (default: from the settings) counts the model calls each client makes.
+    """
     settings = evaluator.settings
     limiter = RateLimiter(settings.rate_limit_per_minute)
+    limits = limits or CostLimits.from_settings(settings)
+    slots = BatchSlots()
+    runs = settings.consistency_runs  # judge calls per grade
     judge_warm = threading.Event()  # set after the first grading: the offline judge's model is loaded by then
     results_dir = tempfile.TemporaryDirectory(prefix="llm-evaluator-batch-")  # removed when the app is collected
     app_dataset = evaluator.dataset
@@ -135,6 +141,15 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
     def session(ds: Dataset | None) -> Evaluator:
         """The evaluator for a session: over the dataset it loaded, else the app's."""
         return evaluator.with_dataset(ds) if ds is not None else evaluator
+
+    def grade(ev: Evaluator, request: gr.Request | None, answer: str, **question: Any) -> EvaluationRecord:
+        """``ev.evaluate`` once the client is within its rate limit, its judge calls counted against its budget."""
+        client = _client(request)
+        limiter.check(client)
+        with limits.reserve(client, runs) as spent:
+            record = ev.evaluate(answer, **question)
+            spent.use(0 if record.result.cache_hit else runs)
+        return _graded(record)
 
     def next_item(ev: Evaluator, category: str | None, difficulty: str | None, avoid: str | None = None) -> QAItem:
         """A random question within the filters, preferably not the one just asked."""
@@ -388,8 +403,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             ev.check_answer(message)
             if not current:
                 raise InputError("There is no question to answer yet: press “Next question”.")
-            limiter.check(_client(request))
-            record = _graded(ev.evaluate(message, question_id=current))
+            record = grade(ev, request, message, question_id=current)
             judge_warm.set()
             history = [
                 *history,
@@ -414,8 +428,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
                     item and item.id,
                     *[gr.skip()] * 3,
                 )
-            limiter.check(_client(request))
-            record = _graded(ev.evaluate(answer, question=question, reference=reference))
+            record = grade(ev, request, answer, question=question, reference=reference)
             judge_warm.set()
             md = views.grade_markdown(record)
             return md, gr.Button(visible=False), None, record, record.id, views.last_grade_markdown(record)
@@ -466,10 +479,11 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
 
         @_friendly
         def on_upload(path: str | None, request: gr.Request):
-            if not path:
+            source = _uploaded(path, demo)
+            if source is None:
                 return (gr.skip(),) * 11
             limiter.check(_client(request))
-            ds = load_dataset(path)
+            ds = load_dataset(source)
             return dataset_switched(ds, f"Loaded **{ds.name}**: {len(ds)} questions.")
 
         @_friendly
@@ -528,31 +542,53 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio injects a progress bar)
         ):
             ev = session(ds)
-            candidate_name = (candidate_name or "").strip()
+            candidate_name = _text(candidate_name, "candidate model").strip()
+            workers = _whole(concurrency, "Concurrency", 1, 32)
             if mode == MODE_CANDIDATE:
                 if not candidate_name:
                     raise InputError("Name the candidate model that should answer the questions (or local:smollm2).")
-                items, errors = dataset_items(ev.dataset, int(limit or 1)), []
+                items, errors = dataset_items(ev.dataset, _whole(limit or 1, "Dataset questions", 1, 10**6)), []
             else:
-                if not path:
+                source = _uploaded(path, demo)
+                if source is None:
                     raise InputError("Upload a JSONL or CSV file of answers first.")
-                parsed = parse_batch(Path(path), evaluator=ev, candidate=bool(candidate_name))
+                parsed = parse_batch(source, evaluator=ev, candidate=bool(candidate_name))
                 if not parsed.items:
                     raise InputError("The file has no valid rows: " + "; ".join(parsed.errors[:5]))
                 items, errors = parsed.items, parsed.errors
-            limiter.check(_client(request))
-            candidate = build_candidate(settings, candidate_name) if candidate_name else None
+            limits.check_rows(len(items))
+            if candidate_name:
+                limits.check_model(candidate_name)
+            client = _client(request)
+            limiter.check(client)
+            per_item = runs + (1 if candidate_name else 0)  # model calls per item: the judge's, the candidate's
+            slots.claim(client)
             try:
-                progress((0, len(items)), desc="Starting…", unit="items")
-                run = RunInfo(source="app", input=Path(path).name if path and mode != MODE_CANDIDATE else None)
-                stream = _stream_batch(ev, items, candidate=candidate, concurrency=int(concurrency), run=run)
-                for done, total, rows, summary in stream:
-                    progress((done, total), desc="Grading", unit="items")
-                    if summary is None:
-                        yield views.batch_progress(done, total, rows), views.batch_rows(rows), None, None
-            finally:
-                if candidate is not None:
-                    candidate.close()
+                spent = limits.reserve(client, per_item * len(items))
+                candidate = build_candidate(settings, candidate_name) if candidate_name else None
+            except BaseException:
+                slots.release(client)
+                raise
+
+            def ended(finished: int) -> None:  # in the batch's thread, once it has really stopped
+                try:
+                    spent.use(finished * per_item)
+                    spent.settle()  # refund the calls of items not graded in this run (stopped, resumed)
+                    if candidate is not None:
+                        candidate.close()
+                finally:
+                    slots.release(client)
+
+            job_id = batch_job_id(items, candidate=candidate_name, dataset=ev.dataset.name)
+            progress((0, len(items)), desc="Starting…", unit="items")
+            run = RunInfo(source="app", input=Path(path).name if path and mode != MODE_CANDIDATE else None)
+            stream = stream_batch(
+                ev, items, on_end=ended, candidate=candidate, concurrency=workers, job_id=job_id, run=run
+            )
+            for done, total, rows, summary in stream:
+                progress((done, total), desc="Grading", unit="items")
+                if summary is None:
+                    yield views.batch_progress(done, total, rows), views.batch_rows(rows), None, None
             csv_path = write_results(summary.rows, Path(results_dir.name) / f"{summary.job_id}.csv")
             jsonl_path = write_results(summary.rows, Path(results_dir.name) / f"{summary.job_id}.jsonl")
             yield (
@@ -641,12 +677,17 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
         # ============================== JSON API (gradio_client) ==============================
         @_friendly
         def next_question(category: str = "", difficulty: str = "", question_id: str = "") -> dict[str, str]:
-            """A dataset question: by id, else random within category and difficulty (empty means any)."""
+            """A dataset question to answer: by id, else random within category and difficulty (empty means any).
+
+            Its reference answer is not included: ``/evaluate`` returns it with the grade.
+            """
             category, difficulty = _text(category, "category"), _text(difficulty, "difficulty")
             question_id = _text(question_id, "question_id")
             if question_id.strip():
-                return evaluator.dataset.get(question_id).to_dict()
-            return next_item(evaluator, category, difficulty).to_dict()
+                item = evaluator.dataset.get(question_id)
+            else:
+                item = next_item(evaluator, category, difficulty)
+            return {key: value for key, value in item.to_dict().items() if key != "reference"}
 
         @_friendly
         def evaluate(question_id: str, answer: str, request: gr.Request | None = None) -> dict[str, Any]:
@@ -654,8 +695,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             question_id, answer = _text(question_id, "question_id"), _text(answer, "answer")
             evaluator.check_answer(answer)
             evaluator.dataset.get(question_id or "")
-            limiter.check(_client(request))
-            return _graded(evaluator.evaluate(answer, question_id=question_id, source="api")).to_dict()
+            return grade(evaluator, request, answer, question_id=question_id, source="api").to_dict()
 
         @_friendly
         def evaluate_free(
@@ -666,9 +706,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
             answer = _text(answer, "answer")
             evaluator.check_answer(answer)
             evaluator.resolve(question=question, reference=reference)
-            limiter.check(_client(request))
-            record = evaluator.evaluate(answer, question=question, reference=reference, source="api")
-            return _graded(record).to_dict()
+            return grade(evaluator, request, answer, question=question, reference=reference, source="api").to_dict()
 
         @_friendly
         def search_dataset(query: str = "", category: str = "", difficulty: str = "") -> list[dict[str, str]]:
@@ -703,10 +741,7 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
         @_friendly
         def recent_feedback(limit: int = 20) -> list[dict[str, Any]]:
             """The latest feedback, newest first, with its sentiment and the grade it is about."""
-            try:
-                limit = int(20 if limit is None else limit)
-            except (TypeError, ValueError):
-                raise InputError(f"limit must be a whole number, got {limit!r}.") from None
+            limit = _whole(20 if limit is None else limit, "limit", -(10**9), 10**9)
             return evaluator.recent_feedback(max(1, min(limit, 200)))
 
         @_friendly
@@ -716,8 +751,8 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
 
         @_friendly
         def health() -> dict[str, Any]:
-            """Judge, sentiment, log and dataset status (no secrets): ``/healthz`` with ``path`` keys named ``file``."""
-            return views.for_client(evaluator.health())
+            """Judge, sentiment, log and dataset status and the owner's limits: what ``/healthz`` shows."""
+            return public_health(evaluator.health(), limits.status())
 
         for fn in (
             next_question,
@@ -737,36 +772,62 @@ def build_demo(evaluator: Evaluator) -> gr.Blocks:
 
 
 def create_app(evaluator: Evaluator) -> Any:
-    """A FastAPI app serving the UI at ``/`` (behind APP_USERNAME/APP_PASSWORD when set) and ``/healthz``."""
+    """A FastAPI app serving the UI at ``/`` (behind APP_USERNAME/APP_PASSWORD when set) and ``/healthz``.
+
+    Every request passes the guards of :mod:`evaluator.server`: client address from trusted proxies only,
+    a request body cap, and login throttling.
+    """
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
 
     settings = evaluator.settings
+    limits = CostLimits.from_settings(settings)
     app = FastAPI(title="LLM Evaluator Chatbot", docs_url=None, redoc_url=None)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
-        """Liveness and status for load balancers; open without login, never shows secrets."""
+        """Liveness, status and the owner's limits for load balancers; open without login, never shows secrets."""
         try:
-            return JSONResponse(evaluator.health())
-        except EvaluatorError as exc:
-            return JSONResponse({"status": "error", "error": str(exc)}, status_code=503)
+            return JSONResponse(public_health(evaluator.health(), limits.status()))
+        except EvaluatorError:
+            logger.exception("/healthz failed")
+            return JSONResponse({"status": "error"}, status_code=503)
 
+    # The last added is the outermost: the client's address is known before anything counts it.
+    app.add_middleware(LoginThrottle, per_minute=settings.login_attempts_per_minute)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, upload_bytes=MAX_UPLOAD_BYTES + 65536)
+    app.add_middleware(ClientAddress, hops=settings.trusted_proxy_hops)
     auth = (settings.app_username, settings.app_password) if settings.app_username and settings.app_password else None
     return gr.mount_gradio_app(
         app,
-        build_demo(evaluator),
+        build_demo(evaluator, limits),
         path="/",
         auth=auth,
         auth_message="Log in to the LLM Evaluator." if auth else None,
-        max_file_size=MAX_UPLOAD,
+        max_file_size=MAX_UPLOAD_BYTES,
         footer_links=["api", "gradio"],
         ssr_mode=False,  # server-side rendering needs Node; the client-rendered UI needs nothing extra
     )
 
 
+def server_config(app: Any, *, host: str, port: int, **options: Any) -> Any:
+    """The ``uvicorn.Config`` the app is served with (``options`` override, e.g. ``log_level``)."""
+    import uvicorn
+
+    values: dict[str, Any] = {
+        "proxy_headers": False,  # evaluator.server.ClientAddress trusts only the owner's proxy hops
+        "timeout_graceful_shutdown": 5,  # open event streams would otherwise hold a restart forever
+        "log_level": "info",
+    }
+    values.update(options)
+    return uvicorn.Config(app, host=host, port=port, **values)
+
+
 def main() -> int:
-    """Load settings, build the evaluator and serve the app on 0.0.0.0:$PORT; exit code 2 on bad configuration."""
+    """Load settings, build the evaluator and serve the app on 0.0.0.0:$PORT; exit code 2 on bad configuration.
+
+    SIGTERM and SIGINT stop the server gracefully, then the log is flushed and pushed (``SHUTDOWN_TIMEOUT_SECONDS``).
+    """
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -782,22 +843,14 @@ def main() -> int:
     if not raw_port.strip().isdigit() or not 0 < int(raw_port) < 65536:
         print(f"error: PORT must be a port number (1-65535), got {raw_port!r}", file=sys.stderr)
         return 2
-    port = int(raw_port)
     host = os.environ.get("GRADIO_SERVER_NAME") or "0.0.0.0"
-    # On Spaces the client's IP comes in X-Forwarded-For from the Space's proxy; elsewhere trust FORWARDED_ALLOW_IPS.
-    trusted = "*" if os.environ.get("SPACE_ID") else None
     try:
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            proxy_headers=True,
-            forwarded_allow_ips=trusted,
-            timeout_graceful_shutdown=5,  # open event streams would otherwise hold a restart forever
-            log_level="info",
-        )
+        with signals_interrupt():
+            uvicorn.Server(server_config(app, host=host, port=int(raw_port))).run()
+    except KeyboardInterrupt as stop:
+        logger.info("Stopping (%s): writing and pushing the evaluation log", stop or "SIGINT")
     finally:
-        evaluator.close()
+        close_within(evaluator.close, evaluator.settings.shutdown_timeout_seconds)
     return 0
 
 

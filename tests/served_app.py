@@ -5,11 +5,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import Any
 
 import uvicorn
 
-from app import create_app
+from app import create_app, server_config
 from evaluator.config import Settings
+from evaluator.log import EvalLog
 from evaluator.service import Evaluator
 
 
@@ -21,12 +23,13 @@ def free_port() -> int:
 
 
 class ServedApp:
-    """``with ServedApp(settings) as app:`` serves the app at ``app.url`` until the block ends."""
+    """``with ServedApp(settings) as app:`` serves the app at ``app.url`` until the block ends (``hf_api``: a Hub)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.evaluator = Evaluator(settings)
+    def __init__(self, settings: Settings, *, hf_api: Any = None) -> None:
+        log = EvalLog.from_settings(settings, hf_api=hf_api) if hf_api is not None else None
+        self.evaluator = Evaluator(settings, log=log)
         self.port = free_port()
-        config = uvicorn.Config(
+        config = server_config(
             create_app(self.evaluator),
             host="127.0.0.1",
             port=self.port,
