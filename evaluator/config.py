@@ -59,7 +59,7 @@ class Settings:
     allowed_candidate_models: tuple[str, ...] = ()  # empty: CANDIDATE_MODEL_NAME, MASTER_MODEL_NAME, local:smollm2
     judge_calls_per_client_hour: int = 100
     judge_calls_per_day: int = 2000
-    max_request_bytes: int = 1_000_000
+    max_request_bytes: int = 4_000_000  # the chat sends its whole conversation with each answer
     login_attempts_per_minute: int = 10
     trusted_proxy_hops: int = 0  # X-Forwarded-For entries added by proxies you run; 1 by default on a Space
     shutdown_timeout_seconds: float = 8.0

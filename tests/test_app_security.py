@@ -277,7 +277,7 @@ def test_a_batch_stops_when_its_client_goes_away_and_resumes(tmp_path: Path) -> 
 # -- item 8 (body cap) and item 12 (login throttling) -------------------------------------------------------
 def test_a_huge_body_is_refused_before_it_is_read(served: ServedApp) -> None:
     url = served.url + "gradio_api/call/evaluate_free"
-    huge = json.dumps({"data": ["Q?", "x" * 3_000_000, "R."]}).encode()
+    huge = json.dumps({"data": ["Q?", "x" * 4_500_000, "R."]}).encode()
     declared = httpx.post(url, content=huge, headers={"content-type": "application/json"}, timeout=30)
     assert declared.status_code == 413 and "too large" in declared.json()["detail"]
 
@@ -290,7 +290,7 @@ def test_a_huge_body_is_refused_before_it_is_read(served: ServedApp) -> None:
     # An ordinary call still works, and so does an upload up to the upload limit.
     assert call(served.url, "evaluate", ["stat-1", "The middle value."])[0] == "complete"
     big_upload = served.evaluator.settings.log_path.parent / "big.jsonl"
-    big_upload.write_text("\n".join([json.dumps({"question_id": "stat-1", "answer": "x" * 100})] * 15_000))
+    big_upload.write_text("\n".join([json.dumps({"question_id": "stat-1", "answer": "x" * 100})] * 30_000))
     assert upload(served.url, big_upload)["path"]
 
 
