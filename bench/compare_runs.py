@@ -5,7 +5,7 @@ answer lengths, ~1% failed items, a run record at each run's start and end) plus
 times, each in a fresh process state: a restart's read of the log and its run index, listing the runs, fetching
 both runs' items, and the comparison itself (paired bootstrap of 2,000 resamples).
 
-Usage: .venv/bin/python bench/compare_runs.py [N]
+Usage: .venv/bin/python -m bench.compare_runs [N]
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from evaluator.compare import compare
+from evaluator.dataset import load_dataset
+from evaluator.log import EvalLog
+from evaluator.models import CRITERIA, EvaluationRecord, Grade, JudgeResult, Usage, verdict_for
+from evaluator.runs import RunIndex, RunRecord
 
-from evaluator.compare import compare  # noqa: E402
-from evaluator.dataset import load_dataset  # noqa: E402
-from evaluator.log import EvalLog  # noqa: E402
-from evaluator.models import CRITERIA, EvaluationRecord, Grade, JudgeResult, Usage, verdict_for  # noqa: E402
-from evaluator.runs import RunIndex, RunRecord  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def write_log(path: Path, n: int, seed: int = 0) -> None:

@@ -7,7 +7,7 @@ refresh with nothing new, and a refresh after another process appended a few rec
 from the shipped dataset with realistic answer and feedback lengths (~1.2 KB a line); 4 in 5 are
 evaluations (some failed), 1 in 5 feedback.
 
-Usage: .venv/bin/python bench/log_aggregate.py [N]
+Usage: .venv/bin/python -m bench.log_aggregate [N]
 """
 
 from __future__ import annotations
@@ -21,12 +21,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from evaluator.dataset import load_dataset  # noqa: E402
-from evaluator.log import EvalLog  # noqa: E402
-from evaluator.models import (  # noqa: E402
+from evaluator.dataset import load_dataset
+from evaluator.log import EvalLog
+from evaluator.models import (
     CRITERIA,
     EvaluationRecord,
     FeedbackRecord,
@@ -36,6 +33,8 @@ from evaluator.models import (  # noqa: E402
     Usage,
     verdict_for,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 FEEDBACK = "The grade looks fair to me, although the explanation of the missed points could be more specific. "
 

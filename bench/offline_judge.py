@@ -15,7 +15,7 @@ sentences...), so that a chunk of requests spans many questions. It reports:
 
 The model loads once, before the timings; ``python -m evaluator batch`` in a new process adds that load.
 
-Usage: .venv/bin/python bench/offline_judge.py [--chunk 256] [--singles 200]
+Usage: .venv/bin/python -m bench.offline_judge [--chunk 256] [--singles 200]
 """
 
 from __future__ import annotations
@@ -25,25 +25,23 @@ import json
 import os
 import re
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from evaluator.batch import parse_batch, run_batch
+from evaluator.config import Settings
+from evaluator.dataset import load_dataset
+from evaluator.embeddings import Encoder, EncodingCache, TokenVectors, get_encoder
+from evaluator.models import GradeRequest
+from evaluator.offline_judge import OfflineJudge
+from evaluator.service import Evaluator
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from evaluator.batch import parse_batch, run_batch  # noqa: E402
-from evaluator.config import Settings  # noqa: E402
-from evaluator.dataset import load_dataset  # noqa: E402
-from evaluator.embeddings import Encoder, EncodingCache, TokenVectors, get_encoder  # noqa: E402
-from evaluator.models import GradeRequest  # noqa: E402
-from evaluator.offline_judge import OfflineJudge  # noqa: E402
-from evaluator.service import Evaluator  # noqa: E402
 
 DATA = ROOT / "data" / "Q&A_db_practice.json"
 TARGET = 100  # gradings/s, SPEC section 9

@@ -7,25 +7,23 @@ correlation with the label, and 3-way verdict accuracy with the score thresholds
 leave-one-question-out cross-validation. Also prints the calibration fitted on all items (the
 judge's LOW/HIGH) and the mean similarities of unrelated pairs (its rescaling floors).
 
-Usage: .venv/bin/python bench/offline_judge_quality.py
+Usage: .venv/bin/python -m bench.offline_judge_quality
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
+from evaluator import offline_judge
+from evaluator.dataset import load_dataset
+from evaluator.models import GradeRequest
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-
-from evaluator import offline_judge  # noqa: E402
-from evaluator.dataset import load_dataset  # noqa: E402
-from evaluator.models import GradeRequest  # noqa: E402
 
 LABELLED = ROOT / "tests" / "data" / "offline_judge_labelled.jsonl"
 LABELS = ("correct", "partial", "incorrect")

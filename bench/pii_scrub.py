@@ -3,21 +3,19 @@
 Prints microseconds per record (best of ``--rounds``) for the corpus (every record has digits or an ``@``, so
 every rule runs) and for answers without digits, and checks that each corpus record is scrubbed as labelled.
 
-Run: ``.venv/bin/python bench/pii_scrub.py [--rounds 5] [--repeat 200]``
+Run: ``.venv/bin/python -m bench.pii_scrub [--rounds 5] [--repeat 200]``
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # `python bench/x.py` puts only bench/ on the path
+from evaluator.pii import scrub_pii
 
-from evaluator.pii import scrub_pii  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 CORPUS = ROOT / "tests" / "data" / "pii_corpus.jsonl"
 PLAIN = "Regularisation adds a penalty on the size of the weights to the loss, which reduces overfitting. " * 3

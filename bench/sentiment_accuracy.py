@@ -6,7 +6,7 @@ all-MiniLM-L6-v2 sentence embeddings scored leave-one-out (each comment is class
 of all the other comments). A two-label model such as the default SST-2 one never says neutral, so its
 neutral recall is 0 by construction.
 
-Run: ``.venv/bin/python bench/sentiment_accuracy.py [--no-minilm]``
+Run: ``.venv/bin/python -m bench.sentiment_accuracy [--no-minilm]``
 """
 
 from __future__ import annotations
@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # `python bench/x.py` (as `make bench` runs it) puts only bench/ on the path
+from evaluator.config import load_settings
+from evaluator.sentiment import LABELS, SentimentAnalyzer
 
-from evaluator.config import load_settings  # noqa: E402
-from evaluator.sentiment import LABELS, SentimentAnalyzer  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DATA = ROOT / "tests" / "data" / "sentiment_labelled.jsonl"
 

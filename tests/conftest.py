@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from evaluator.config import Settings, env_name
-from tests.openai_server import FakeOpenAIServer
+from evaluator.testing.openai_server import FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_PATH = ROOT / "data" / "Q&A_db_practice.json"
@@ -46,6 +46,6 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def openai_server() -> Iterator[FakeOpenAIServer]:
-    """A started local OpenAI-compatible server (see tests/openai_server.py); stopped after the test."""
+    """A started local OpenAI-compatible server (see evaluator/testing/openai_server.py); stopped after the test."""
     with FakeOpenAIServer() as server:
         yield server

@@ -13,7 +13,7 @@ from evaluator.agreement import HumanGrades, measure_agreement, parse_human_file
 from evaluator.batch import BatchItem
 from evaluator.config import Settings
 from evaluator.service import Evaluator
-from tests.openai_server import FakeOpenAIServer
+from evaluator.testing.openai_server import FakeOpenAIServer
 
 KEY = "test-agreement-key-0123456789"
 

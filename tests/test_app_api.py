@@ -16,7 +16,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from evaluator.config import Settings
-from tests.openai_server import FakeOpenAIServer
+from evaluator.testing.openai_server import FakeOpenAIServer
 from tests.served_app import ServedApp
 
 SECRET = "test-key-do-not-leak-123"

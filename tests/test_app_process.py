@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from evaluator.testing.openai_server import FakeOpenAIServer
 from tests.conftest import ROOT
-from tests.openai_server import FakeOpenAIServer
 from tests.served_app import free_port
 from tests.test_app_api import ITEMS
 from tests.test_app_security import call

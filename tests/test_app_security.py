@@ -17,7 +17,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from tests.openai_server import FakeOpenAIServer
+from evaluator.testing.openai_server import FakeOpenAIServer
 from tests.served_app import ServedApp
 from tests.test_app_api import ITEMS, _settings
 

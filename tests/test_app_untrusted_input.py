@@ -14,7 +14,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from tests.openai_server import FakeOpenAIServer, completion_body, grade_from_overlap
+from evaluator.testing.openai_server import FakeOpenAIServer, completion_body, grade_from_overlap
 from tests.served_app import ServedApp
 from tests.test_app_api import ITEMS, _settings
 

@@ -24,7 +24,7 @@ from evaluator.candidate import LocalCandidate, OpenAICandidate, build_candidate
 from evaluator.config import Settings
 from evaluator.errors import InputError
 from evaluator.service import Evaluator
-from tests.openai_server import FakeOpenAIServer, completion_body
+from evaluator.testing.openai_server import FakeOpenAIServer, completion_body
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "test-batch-key-0123456789"

@@ -19,8 +19,8 @@ from evaluator.intervals import bradley_terry
 from evaluator.pairwise import parse_verdict
 from evaluator.runs import RunIndex
 from evaluator.service import Evaluator
+from evaluator.testing.openai_server import FakeOpenAIServer
 from tests.conftest import DATA_PATH
-from tests.openai_server import FakeOpenAIServer
 
 KEY = "sk-test-h2h-0123456789abcdef"
 REFERENCES = {item.question: item.reference for item in load_dataset(DATA_PATH)}

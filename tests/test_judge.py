@@ -21,7 +21,7 @@ from evaluator.config import Settings
 from evaluator.judge import JudgePrompt, OpenAIJudge, parse_grade
 from evaluator.models import CRITERIA, VERDICTS, GradeRequest
 from evaluator.pricing import cost_usd, price_of
-from tests.openai_server import FakeOpenAIServer, error_body
+from evaluator.testing.openai_server import FakeOpenAIServer, error_body
 
 KEY = "test-SECRETKEY-0123456789abcdef"  # a local-server key: not shaped like sk-...
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from evaluator.candidate import build_candidate
 from evaluator.config import Settings, load_settings
 from evaluator.judge import OpenAIJudge
 from evaluator.models import GradeRequest
-from tests.openai_server import FakeOpenAIServer
+from evaluator.testing.openai_server import FakeOpenAIServer
 
 GATEWAY_KEY = "gw-key-only-for-the-gateway-0123"
 CANDIDATE_KEY = "cand-key-only-for-the-candidate-4567"

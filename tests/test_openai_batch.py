@@ -16,7 +16,7 @@ from evaluator.models import GradeRequest
 from evaluator.openai_batch import BatchJob, ingest, openai_judge, requests_path, state_path, submit, wait
 from evaluator.pricing import cost_usd
 from evaluator.service import Evaluator
-from tests.openai_server import FakeOpenAIServer, error_body, grade_from_overlap
+from evaluator.testing.openai_server import FakeOpenAIServer, error_body, grade_from_overlap
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-test-openai-batch-0123456789abcdef"

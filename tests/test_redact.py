@@ -13,7 +13,7 @@ from evaluator.errors import CandidateError, JudgeError
 from evaluator.files import write_atomic
 from evaluator.openai_batch import _call
 from evaluator.redact import redact
-from tests.openai_server import FakeOpenAIServer, error_body
+from evaluator.testing.openai_server import FakeOpenAIServer, error_body
 
 KEY = "sk-test-candidate-key-123456"
 

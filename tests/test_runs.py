@@ -19,7 +19,7 @@ from evaluator.log import EvalLog
 from evaluator.openai_batch import ingest, submit, wait
 from evaluator.runs import Judge, Run, RunIndex, RunInfo
 from evaluator.service import Evaluator
-from tests.openai_server import FakeOpenAIServer
+from evaluator.testing.openai_server import FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-test-runs-0123456789abcdef"

@@ -18,8 +18,8 @@ from evaluator.candidate import OpenAICandidate
 from evaluator.config import Settings
 from evaluator.headtohead import run_head_to_head
 from evaluator.runs import RunInfo
+from evaluator.testing.openai_server import FakeOpenAIServer
 from tests.conftest import DATA_PATH
-from tests.openai_server import FakeOpenAIServer
 from tests.served_app import ServedApp
 from tests.test_browser import browser  # noqa: F401 (the Playwright browser fixture)
 from tests.test_headtohead import answers_by_model

@@ -14,9 +14,9 @@ import pytest
 from evaluator.config import Settings
 from evaluator.errors import InputError, NotFoundError
 from evaluator.service import Evaluator
+from evaluator.testing.openai_server import FakeOpenAIServer
 
 from .conftest import ROOT
-from .openai_server import FakeOpenAIServer
 
 GOOD = (
     "Supervised learning learns from labelled input-output examples to predict a target, as in classification "
