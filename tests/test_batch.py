@@ -132,16 +132,16 @@ def test_csv_rows_are_numbered_by_file_line(settings: Settings) -> None:
 
 
 # -- concurrency and rate limits --------------------------------------------------------------------
-def test_concurrency_is_bounded_and_reached(settings: Settings, slow_server: FakeOpenAIServer, tmp_path: Path) -> None:
-    evaluator = Evaluator(openai_settings(settings, slow_server))
-    parsed = parse_batch("\n".join(batch_lines(evaluator, 24)), "jsonl", evaluator=evaluator)
+def test_concurrency_is_bounded_and_reached(settings: Settings, tmp_path: Path) -> None:
     progress: list[tuple[int, int]] = []
+    with FakeOpenAIServer(latency=0.05, gather=6) as server:  # the first 6 wait until all 6 are in flight
+        evaluator = Evaluator(openai_settings(settings, server))
+        parsed = parse_batch("\n".join(batch_lines(evaluator, 24)), "jsonl", evaluator=evaluator)
+        summary = run_batch(
+            evaluator, parsed.items, concurrency=6, on_result=lambda done, total, row: progress.append((done, total))
+        )
 
-    summary = run_batch(
-        evaluator, parsed.items, concurrency=6, on_result=lambda done, total, row: progress.append((done, total))
-    )
-
-    assert slow_server.max_in_flight == 6
+    assert server.gathered and server.max_in_flight == 6
     assert summary.ok == 24 and summary.failed == 0
     assert progress == [(i, 24) for i in range(1, 25)]
     assert summary.prompt_tokens > 0 and summary.completion_tokens > 0 and summary.cost_usd > 0

@@ -341,16 +341,16 @@ def test_consistency_runs_report_spread_and_pick_the_run_closest_to_the_mean(
 
 
 def test_async_consistency_runs_concurrently() -> None:
-    with FakeOpenAIServer(latency=0.2) as server:
+    with FakeOpenAIServer(gather=3) as server:  # the 3 runs are answered only once all 3 are in flight
         judge = make_judge(server, consistency_runs=3)
         result = asyncio.run(judge.agrade(request()))
     assert result.ok and result.consistency.runs == 3 and len(server.requests) == 3
-    assert server.max_in_flight == 3
+    assert server.gathered
 
 
 # -- async ------------------------------------------------------------------------------------------
 def test_agrade_grades_without_blocking_the_event_loop() -> None:
-    with FakeOpenAIServer(latency=0.3) as server:
+    with FakeOpenAIServer(gather=8) as server:  # answered only once all 8 are in flight together
         judge = make_judge(server)
 
         async def grade_all() -> list:
@@ -359,7 +359,7 @@ def test_agrade_grades_without_blocking_the_event_loop() -> None:
         results = asyncio.run(grade_all())
         again = asyncio.run(judge.agrade(request(BAD)))  # a second event loop works too
     assert all(r.ok and r.backend == "openai" and r.usage.total_tokens > 0 for r in results)
-    assert server.max_in_flight == 8
+    assert server.gathered
     assert again.ok and again.grade.score < results[0].grade.score
 
 

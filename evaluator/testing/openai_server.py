@@ -171,6 +171,8 @@ class FakeOpenAIServer:
         batch_fail_reason: str | None = None,
         answer_for: Callable[[str, str], str] | None = None,
         favour_first: bool = False,
+        gather: int = 0,
+        gather_timeout: float = 10.0,
     ) -> None:
         self.latency = latency
         self.rate_limit_per_s = rate_limit_per_s
@@ -189,8 +191,16 @@ class FakeOpenAIServer:
         self.max_in_flight = 0
         self.count_429 = 0
         self.served = 0
+        # A one-shot barrier: the first ``gather`` chat requests are held until that many are in flight at once
+        # (then ``gathered`` is True), or ``gather_timeout`` passed. So a test sees concurrency reached however
+        # slow the machine, without guessing a latency long enough for every request to overlap.
+        self.gather = gather
+        self.gather_timeout = gather_timeout
+        self.gathered = False
+        self._arrived = 0
         self._script: collections.deque[ScriptedResponse] = collections.deque()
         self._lock = threading.Lock()
+        self._peers = threading.Condition(self._lock)
         self._window: collections.deque[float] = collections.deque()  # admitted request times, last second
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -280,6 +290,18 @@ class FakeOpenAIServer:
             self.max_in_flight = self.count_429 = self.served = 0
 
     # -- request handling (called from handler threads) ---------------------------------------
+    def _await_peers(self) -> None:
+        """Hold this request until ``gather`` requests are in flight together (once); call with the lock held."""
+        if self._arrived >= self.gather:
+            return
+        self._arrived += 1
+        if self._arrived == self.gather:
+            self.gathered = True
+            self._peers.notify_all()
+        elif not self._peers.wait_for(lambda: self._arrived >= self.gather, timeout=self.gather_timeout):
+            self._arrived = self.gather  # give up: let everyone through, ``gathered`` stays False
+            self._peers.notify_all()
+
     def _admit(self, now: float) -> float:
         """Sliding one-second window rate limiter: 0 to admit, else the seconds until a slot frees."""
         if self.rate_limit_per_s is None:
@@ -582,6 +604,7 @@ class _Handler(BaseHTTPRequestHandler):
             fake.request_headers.append(dict(self.headers.items()))
             fake.in_flight += 1
             fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+            fake._await_peers()
         try:
             response = fake._respond(body)
             if response.delay > 0:
