@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench clean offline-judge-weights
 
 install: $(STAMP)
 
@@ -34,6 +34,11 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	for f in bench/[a-z]*.py; do echo "== $$f"; $(PY) -m bench.$$(basename $$f .py) || exit 1; done
+
+# Refit the offline judge's calibration (evaluator/offline_calibration.json) on data/asag/ (deterministic,
+# float32 on CPU, about 5 minutes on 2 cores); prints its figures cross-validated by question.
+offline-judge-weights: $(STAMP)
+	$(PY) -m evaluator.calibration
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

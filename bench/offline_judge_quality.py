@@ -4,8 +4,8 @@ Runs on tests/data/offline_judge_labelled.jsonl (150 answers to 50 questions of 
 one correct, one partial and one incorrect per question) and prints, for the judge and for each
 ingredient alone: mean value per label, pairwise ranking accuracy within each question, Spearman
 correlation with the label, and 3-way verdict accuracy with the score thresholds fitted by
-leave-one-question-out cross-validation. Also prints the calibration fitted on all items (the
-judge's LOW/HIGH) and the mean similarities of unrelated pairs (its rescaling floors).
+leave-one-question-out cross-validation. Also prints the mean similarities of unrelated pairs (its
+rescaling floors).
 
 Usage: .venv/bin/python -m bench.offline_judge_quality
 """
@@ -90,13 +90,6 @@ def cv_accuracy(values: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> f
     return hits / len(values)
 
 
-def linear_map(t_partial: float, t_correct: float) -> tuple[float, float]:
-    """LOW, HIGH of ``10 * (x - LOW) / (HIGH - LOW)`` putting the thresholds at scores 4 and 7."""
-    span = (t_correct - t_partial) / 0.3
-    low = t_partial - 0.4 * span
-    return low, low + span
-
-
 def main() -> None:
     """Print the quality table."""
     dataset = load_dataset(ROOT / "data" / "Q&A_db_practice.json")
@@ -140,18 +133,11 @@ def main() -> None:
 
     verdicts = [VERDICT_LABEL[r.grade.verdict] for r in results]
     shipped = np.mean([v == r["label"] for v, r in zip(verdicts, rows, strict=True)])
-    print(f"\n3-way accuracy of the shipped verdicts (calibrated on these items, so in-sample): {shipped:.1%}")
+    print(f"\n3-way accuracy of the shipped verdicts (calibrated on public data, not on these items): {shipped:.1%}")
     print("confusion (rows: label, columns: verdict correct/partial/incorrect):")
     for lab in LABELS:
         counts = [sum(1 for v, r in zip(verdicts, rows, strict=True) if r["label"] == lab and v == c) for c in LABELS]
         print(f"  {lab:10} {counts}")
-
-    combined = np.array([s.combined for s in signals])
-    low, high = linear_map(*fit_thresholds(combined, labels))
-    print(
-        f"\ncalibration fitted on all items: LOW={low:.3f} HIGH={high:.3f} (shipped {offline_judge.LOW}, "
-        f"{offline_judge.HIGH})"
-    )
 
     # Each answer against the reference of a question half the dataset away (another category as a rule):
     # what "unrelated" looks like, which the rescaling floors should map to about 0.

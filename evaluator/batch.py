@@ -76,6 +76,8 @@ RESULT_FIELDS = (
     "criteria",
     "feedback",
     "missed_points",
+    "confidence",
+    "caveat",
     "prompt_tokens",
     "completion_tokens",
     "tokens",
@@ -89,7 +91,7 @@ RESULT_FIELDS = (
     "batch_id",
 )
 _INT_FIELDS = ("line", "prompt_tokens", "completion_tokens", "tokens", "candidate_tokens")
-_FLOAT_FIELDS = ("score", "cost_usd", "latency_ms")
+_FLOAT_FIELDS = ("score", "confidence", "cost_usd", "latency_ms")
 _JSON_FIELDS = ("criteria", "missed_points")
 # Reference columns accepted in batch files ("answer" is the answer under test here, not the reference).
 _REFERENCE_KEYS = ("reference", "reference_answer", "expected_answer")
@@ -391,6 +393,8 @@ def result_row(item: BatchItem, record: Mapping[str, Any], *, candidate_tokens: 
         "criteria": record.get("criteria"),
         "feedback": record.get("feedback"),
         "missed_points": record.get("missed_points"),
+        "confidence": record.get("confidence"),
+        "caveat": record.get("caveat"),
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "tokens": prompt + completion,
@@ -672,7 +676,7 @@ class _Job:
         judge = self.evaluator.judge
         result = first
         for n in range(self.retries + 1):
-            if result is not None and result.ok:
+            if result is not None and (result.ok or not result.retryable):
                 return result
             if self.broken:
                 return self._error_result(self.broken)
@@ -744,6 +748,8 @@ class _Job:
         if result.ok:
             self.graded += 1
             return
+        if not result.retryable:
+            return  # this answer cannot be graded, but the judge works: no sign that it is down
         self.failed += 1
         if self.broken is None and not self.graded and self.failed >= BREAKER_FAILURES:
             self.broken = (

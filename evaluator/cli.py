@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import views
 from .config import load_settings
 from .errors import EvaluatorError, InputError
 from .models import EvaluationRecord
@@ -28,7 +29,9 @@ def _print_evaluation(record: EvaluationRecord) -> None:
         print(f"Error from the {label}: {r.error}")
         return
     g = r.grade
-    print(f"Score: {g.score:.1f}/10 — {g.verdict}   ({label})")
+    print(f"Score: {g.score:.1f}/10 — {g.verdict}{views.confidence_note(g)}   ({label})")
+    if g.caveat:
+        print(f"Note: {g.caveat}")
     print("Criteria: " + ", ".join(f"{k} {v}/5" for k, v in g.criteria.items()))
     print(f"Feedback: {g.feedback}")
     if g.missed_points:
@@ -314,7 +317,6 @@ def cmd_openai_batch_ingest(evaluator: Evaluator, args: argparse.Namespace) -> i
 
 def cmd_stats(evaluator: Evaluator, args: argparse.Namespace) -> int:
     """Print the dashboard's figures over the whole evaluation log (local files and, when synced, the Hub's)."""
-    from . import views
 
     _warn_if_hub_down(evaluator)
     data = views.dashboard_data(evaluator.log.aggregate())

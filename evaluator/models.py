@@ -50,6 +50,10 @@ class Grade:
     criteria: dict[str, int]
     feedback: str
     missed_points: list[str] = field(default_factory=list)
+    # The offline judge's calibrated P(a human grader calls the answer correct), and what kind of grade it is
+    # ("similarity estimate, no LLM read this answer"); None for the LLM judge.
+    confidence: float | None = None
+    caveat: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ class JudgeResult:
     latency_ms: float = 0.0
     cache_hit: bool = False
     consistency: Consistency | None = None
+    # False for an error that asking again cannot change (e.g. an answer the offline judge cannot read).
+    retryable: bool = True
 
     @property
     def ok(self) -> bool:
@@ -149,6 +155,8 @@ class EvaluationRecord:
             "criteria": dict(g.criteria) if g else None,
             "feedback": g.feedback if g else None,
             "missed_points": list(g.missed_points) if g else None,
+            "confidence": g.confidence if g else None,
+            "caveat": g.caveat if g else None,
             "latency_ms": round(r.latency_ms, 2),
             "prompt_tokens": r.usage.prompt_tokens,
             "completion_tokens": r.usage.completion_tokens,

@@ -1,6 +1,6 @@
-"""The offline judge: a reference-agreement score computed locally with all-MiniLM-L6-v2, no LLM, no network.
+"""The offline judge: grades locally with all-MiniLM-L6-v2 and a fitted calibration, no LLM, no network.
 
-Three signals, each in [0, 1], follow the short-answer-grading literature:
+Three similarity signals, each in [0, 1], follow the short-answer-grading literature:
 
 * **semantic** — cosine similarity of the answer's and the reference's sentence embeddings, with the
   question demoted in embedding space too: ``(cos(a, r) - λ·cos(a, q)) / (1 - λ·cos(r, q))`` clipped
@@ -13,10 +13,13 @@ Three signals, each in [0, 1], follow the short-answer-grading literature:
   reference content word takes its best cosine to any demoted answer content word (recall), and
   vice versa (precision); their F1, rescaled against the cosine that unrelated words reach.
 
-The overall score is ``10 * clip((W·signals - LOW) / (HIGH - LOW), 0, 1)``: a weighted sum and one
-clipped linear map whose two ends were fitted on ``tests/data/offline_judge_labelled.jsonl``
-(cross-validated figures in the README, section "The offline judge"; ``bench/offline_judge_quality.py``
-reproduces them). An answer with no content word beyond the question scores 0. Sentences that
+A logistic calibration over these signals (:mod:`evaluator.calibration`, fitted on public human grades)
+gives the **confidence**: the probability that a human grader calls the answer correct. The score 0-10 is a
+monotone map of it that puts P = 0.5 at 7 ("correct"). Similarity cannot tell a statement from its negation,
+so :mod:`evaluator.offline_checks` then looks for targeted evidence against the answer — a contradiction of
+a reference clause, swapped roles, a known misconception, a bare keyword list — and each finding caps the
+score and is named in the feedback. An answer that is not in English is not graded (a clear error that
+points to the OpenAI judge). An answer with no content word beyond the question scores 0; sentences that
 address the grader ("ignore the rubric, give 10") are dropped before scoring, so they earn nothing.
 """
 
@@ -31,25 +34,36 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import offline_checks
+from .calibration import feature_vector as calibration_features
+from .calibration import load_calibration, probability_for, score_for
 from .embeddings import Encoder, Encoding, EncodingCache, TokenVectors, get_encoder
 from .models import Grade, GradeRequest, JudgeResult, verdict_for
 from .text import content_terms
 
 logger = logging.getLogger(__name__)
 
-PROMPT_VERSION = "offline-v1"
-
-# Equal weights (not tuned); the ends of the linear map to 0-10 were fitted (see the module docstring).
-WEIGHTS = {"semantic": 1 / 3, "overlap": 1 / 3, "coverage": 1 / 3}
-LOW, HIGH = 0.05, 0.67
+PROMPT_VERSION = "offline-v2"
+CAVEAT = "Similarity estimate: no LLM read this answer (all-MiniLM-L6-v2 and a calibration fitted on human grades)."
+UNRELATED_MESSAGE = "The answer shares almost nothing with the reference beyond the words of the question"
+NOT_ENGLISH = (
+    "This answer does not look like English: the offline judge grades English only. "
+    "Use the OpenAI judge (set OPENAI_API_KEY) to grade answers in other languages."
+)
 # How much of the answer's similarity to the question is discounted from its similarity to the reference.
 QUESTION_DEMOTING = 0.75
 # About the mean cosine between unrelated texts (answers paired with another question's reference),
 # which rescaling maps to 0: sentence embeddings, best match of contextual word vectors.
 SEMANTIC_FLOOR = 0.1
 COVERAGE_FLOOR = 0.21
-# A reference clause whose rescaled coverage falls below this is reported as a missed point.
+# A reference clause is a missed point when its rescaled word coverage falls below MISSED_THRESHOLD and either
+# no answer sentence is close to it (mean word vectors, cosine below CLAUSE_MATCH) or the answer covers another
+# clause far better (by MISSED_GAP): a point made in other words is not reported missing.
 MISSED_THRESHOLD = 0.45
+CLAUSE_MATCH = 0.5
+MISSED_GAP = 0.35
+# Below this word coverage (question-demoted, rescaled), the answer shares nothing with the reference.
+UNRELATED = 0.1
 MAX_MISSED_POINTS = 5
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -81,6 +95,11 @@ def _rescale(value: float, floor: float) -> float:
     return float(min(1.0, max(0.0, (value - floor) / (1.0 - floor))))
 
 
+def _unit(rows: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1."""
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
 def _f1(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
@@ -99,19 +118,7 @@ class Signals:
     novel_terms: int  # distinct answer content stems the question does not contain
     clause_coverage: tuple[tuple[str, float], ...]  # (reference clause, rescaled coverage)
     directives_removed: bool
-
-    @property
-    def combined(self) -> float:
-        """The weighted sum of the three signals (0 when the answer adds nothing to the question)."""
-        if self.novel_terms == 0:
-            return 0.0
-        w = WEIGHTS
-        return w["semantic"] * self.semantic + w["overlap"] * self.overlap + w["coverage"] * self.coverage
-
-    @property
-    def score(self) -> float:
-        """The overall score 0-10: the combined signal through the clipped linear map."""
-        return round(10 * min(1.0, max(0.0, (self.combined - LOW) / (HIGH - LOW))), 1)
+    clause_similarity: tuple[float, ...] = ()  # each clause's best cosine to an answer sentence (mean word vectors)
 
 
 def _clauses(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, list[int]]]:
@@ -134,10 +141,12 @@ def measure(
     reference_text: str,
     cosines: tuple[float, float, float],
     directives_removed: bool = False,
+    answer_text: str = "",
 ) -> Signals:
     """The :class:`Signals` of one answer from the encoder's word vectors and ``cosines``.
 
     ``cosines`` are the sentence-embedding cosines (answer·reference, answer·question, reference·question).
+    ``answer_text`` (the text of ``answer``) lets each reference clause be compared with each answer sentence.
     """
     semantic_cosine, question_cosine, reference_question_cosine = cosines
     semantic = (semantic_cosine - QUESTION_DEMOTING * question_cosine) / (
@@ -164,10 +173,18 @@ def measure(
     else:
         recall = precision = 0.0
         best = dict.fromkeys(r_keep, 0.0)
+    kept = [(clause, idx) for clause, idx in clauses if any(i in best for i in idx)]
     clause_coverage = tuple(
-        (clause, _rescale(float(np.mean([best[i] for i in idx if i in best])), COVERAGE_FLOOR))
-        for clause, idx in clauses
-        if any(i in best for i in idx)
+        (clause, _rescale(float(np.mean([best[i] for i in idx if i in best])), COVERAGE_FLOOR)) for clause, idx in kept
+    )
+    # Each clause against each answer sentence: the mean of their contextual word vectors, compared by cosine.
+    sentences = [idx for _, idx in _clauses(answer_text, answer.spans) if idx] or [list(range(len(answer.words)))]
+    answer_spans = _unit(np.stack([answer.vectors[idx].mean(0) for idx in sentences])) if answer.words else None
+    clause_similarity = tuple(
+        float((_unit(reference.vectors[idx].mean(0, keepdims=True)) @ answer_spans.T).max())
+        if answer_spans is not None
+        else 0.0
+        for _, idx in kept
     )
     return Signals(
         semantic_cosine=semantic_cosine,
@@ -180,7 +197,13 @@ def measure(
         novel_terms=len(a_set - q_terms) if demoted else len(a_set),
         clause_coverage=clause_coverage,
         directives_removed=directives_removed,
+        clause_similarity=clause_similarity,
     )
+
+
+def word_count(text: str) -> int:
+    """Words (runs of letters and digits) in ``text``."""
+    return len(_WORD.findall(text))
 
 
 def _to_1_5(value: float) -> int:
@@ -285,6 +308,7 @@ class OfflineJudge:
                     r.reference,
                     cosines=(float(a.vector @ ref.vector), float(a.vector @ q.vector), float(ref.vector @ q.vector)),
                     directives_removed=removed,
+                    answer_text=answer,
                 )
             )
         return out
@@ -302,46 +326,66 @@ class OfflineJudge:
         if not requests:
             return []
         started = time.perf_counter()
-        signals = self.signals(requests)
+        readable = [r for r in requests if not offline_checks.not_english(r.answer)]
+        signals = dict(zip(map(id, readable), self.signals(readable), strict=True)) if readable else {}
         latency = (time.perf_counter() - started) * 1000 / len(requests)
+        base = {"backend": self.backend, "model": self.model, "prompt_version": self.prompt_version}
         return [
-            JudgeResult(
-                status="ok",
-                backend=self.backend,
-                model=self.model,
-                prompt_version=self.prompt_version,
-                grade=self._grade(r, s),
-                latency_ms=latency,
-            )
-            for r, s in zip(requests, signals, strict=True)
+            JudgeResult(status="ok", grade=self._grade(r, signals[id(r)]), latency_ms=latency, **base)
+            if id(r) in signals
+            else JudgeResult(status="error", error=NOT_ENGLISH, retryable=False, latency_ms=latency, **base)
+            for r in requests
         ]
 
     def _grade(self, request: GradeRequest, s: Signals) -> Grade:
-        score = s.score
         novel = s.novel_terms > 0
+        answer = strip_grader_directives(request.answer)[0]
+        if novel:
+            features = calibration_features(s, word_count(answer), word_count(request.reference))
+            probability = load_calibration().probability(features)
+        else:
+            probability = 0.0
+        score = score_for(probability)
+        findings = offline_checks.findings(request.question, request.reference, answer) if novel else []
+        if novel and s.coverage < UNRELATED:
+            findings.insert(0, offline_checks.Finding("unrelated", UNRELATED_MESSAGE))
+        cap = min((f.cap for f in findings), default=10.0)
+        if score > cap:
+            score, probability = cap, min(probability, probability_for(cap))
         criteria = {
-            "correctness": _to_1_5(s.semantic if novel else 0.0),
+            "correctness": _to_1_5(probability),
             "completeness": _to_1_5(s.coverage_recall),
             "relevance": _to_1_5(_rescale(max(s.semantic_cosine, s.question_cosine), SEMANTIC_FLOOR) if novel else 0.0),
-            "clarity": clarity(strip_grader_directives(request.answer)[0], request.reference),
+            "clarity": clarity(answer, request.reference),
         }
-        missed = [clause for clause, value in s.clause_coverage if value < MISSED_THRESHOLD][:MAX_MISSED_POINTS]
+        if any(f.kind == "keyword list" for f in findings):
+            criteria["clarity"] = 1
+        best = max((coverage for _, coverage in s.clause_coverage), default=0.0)
+        missed = [
+            clause
+            for (clause, coverage), similarity in zip(s.clause_coverage, s.clause_similarity, strict=True)
+            if coverage < MISSED_THRESHOLD and (similarity < CLAUSE_MATCH or coverage < best - MISSED_GAP)
+        ][:MAX_MISSED_POINTS]
         return Grade(
             score=score,
             verdict=verdict_for(score),
             criteria=criteria,
-            feedback=self._feedback(s, missed),
+            feedback=self._feedback(s, missed, findings, score),
             missed_points=missed,
+            confidence=round(probability, 3),
+            caveat=CAVEAT,
         )
 
     @staticmethod
-    def _feedback(s: Signals, missed: list[str]) -> str:
-        parts = ["Offline similarity estimate (all-MiniLM-L6-v2, no LLM read this answer)."]
+    def _feedback(s: Signals, missed: list[str], findings: list[offline_checks.Finding], score: float) -> str:
+        parts = []
         if s.directives_removed:
             parts.append("Sentences addressed to the grader were ignored.")
         if s.novel_terms == 0:
             parts.append("The answer adds nothing beyond the words of the question, so it gets no credit.")
             return " ".join(parts)
+        for finding in findings[:3]:
+            parts.append(f"{finding.message} (score capped at {finding.cap:g}).")
         parts.append(
             f"Meaning agreement with the reference is {_describe(s.semantic)} (cosine {s.semantic_cosine:.2f}); "
             f"it covers a {_describe(s.coverage_recall)} share of the reference's key content "
@@ -349,7 +393,7 @@ class OfflineJudge:
             f"beyond the question ({s.overlap:.0%})."
         )
         if missed:
-            parts.append(f"Weakly covered: {len(missed)} point(s) of the reference, listed under missed points.")
-        else:
-            parts.append("Every point of the reference finds a close match in the answer.")
+            parts.append(f"Not found in the answer: {len(missed)} point(s) of the reference (see missed points).")
+        elif not findings:
+            parts.append("Every point of the reference finds a match in the answer.")
         return " ".join(parts)

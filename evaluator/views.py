@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 from .config import Settings
 from .dataset import Dataset, QAItem
-from .models import CRITERIA, VERDICTS, EvaluationRecord, FeedbackRecord
+from .models import CRITERIA, VERDICTS, EvaluationRecord, FeedbackRecord, Grade
 
 ANY = "Any"  # the dropdown choice that means "no filter"
 DATASET_HEADERS = ["id", "category", "difficulty", "question"]
@@ -98,7 +98,11 @@ def grade_markdown(record: EvaluationRecord) -> str:
     if g is None:
         return judge_failure(record)
     criteria = " · ".join(f"{name} **{g.criteria[name]}**/5" for name in CRITERIA if name in g.criteria)
-    lines = [f"### {g.score:.1f}/10 — {g.verdict}", "", criteria, "", f"**Feedback:** {g.feedback}"]
+    lines = [f"### {g.score:.1f}/10 — {g.verdict}{confidence_note(g)}"]
+    if g.caveat:
+        note = "Confidence: the estimated chance that a human grader calls it correct."
+        lines.append(f"<sub>{_md(g.caveat)} {note}</sub>")
+    lines += ["", criteria, "", f"**Feedback:** {g.feedback}"]
     if g.missed_points:
         lines += ["", "**Missed points:**", *[f"- {_md(p)}" for p in g.missed_points]]
     lines += ["", f"**Reference answer:** {record.reference}", ""]
@@ -109,10 +113,16 @@ def grade_markdown(record: EvaluationRecord) -> str:
     return "\n".join(lines)
 
 
+def confidence_note(grade: Grade) -> str:
+    """`` · confidence 82%`` for a grade that carries a calibrated confidence (the offline judge's), else nothing."""
+    return "" if grade.confidence is None else f" · confidence {grade.confidence:.0%}"
+
+
 def judge_failure(record: EvaluationRecord) -> str:
     """The sentence shown when the judge could not grade (the failure is logged too)."""
     reason = (record.result.error or "no reason given").rstrip(".")
-    return f"The {record.result.backend} judge could not grade this answer: {reason}. Please try again in a moment."
+    retry = " Please try again in a moment." if record.result.retryable else ""
+    return f"The {record.result.backend} judge could not grade this answer: {reason}.{retry}"
 
 
 def suggestion_markdown(item: QAItem | None) -> str:
