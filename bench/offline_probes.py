@@ -5,24 +5,21 @@ keyword lists, off-topic answers in the wrong kinds; correct paraphrases; partia
 count, mean / min / median / max score, the verdict counts and the mean confidence. The goals: no wrong probe
 graded "correct", every paraphrase >= 5.
 
-Usage: .venv/bin/python bench/offline_probes.py
+Usage: .venv/bin/python -m bench.offline_probes
 """
 
 from __future__ import annotations
 
 import json
 import statistics
-import sys
 from collections import defaultdict
 from pathlib import Path
 
+from evaluator.dataset import load_dataset
+from evaluator.models import VERDICTS, GradeRequest
+from evaluator.offline_judge import OfflineJudge
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from evaluator.dataset import load_dataset  # noqa: E402
-from evaluator.models import VERDICTS, GradeRequest  # noqa: E402
-from evaluator.offline_judge import OfflineJudge  # noqa: E402
-
 PROBES = ROOT / "tests" / "data" / "offline_probes.jsonl"
 
 
