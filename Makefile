@@ -36,7 +36,7 @@ bench: $(STAMP)
 	for f in bench/[a-z]*.py; do echo "== $$f"; $(PY) -m bench.$$(basename $$f .py) || exit 1; done
 
 # Refit the offline judge's calibration (evaluator/offline_calibration.json) on data/asag/ (deterministic,
-# float32 on CPU, about 5 minutes on 2 cores); prints its figures cross-validated by question.
+# float32 on CPU, a few minutes on 2 cores); prints its figures cross-validated by question.
 offline-judge-weights: $(STAMP)
 	$(PY) -m evaluator.calibration
 
