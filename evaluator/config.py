@@ -1,6 +1,6 @@
 """Settings: read once from the environment (and an optional ``.env``) into one frozen object.
 
-Variable names and defaults follow ``deployment-strategy.md``; a bad value raises
+Each setting is the environment variable of its upper-cased name (see the README); a bad value raises
 :class:`ConfigError` naming the variable. Secrets are kept out of ``repr``, and no error
 quotes a secret's value (their parser never fails).
 """
@@ -197,11 +197,28 @@ def env_name(field_name: str) -> str:
     return field_name.upper()
 
 
-def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env") -> Settings:
+# A Hugging Face Space's persistent storage, mounted here when the owner enables it (survives restarts and rebuilds).
+SPACE_STORAGE = Path("/data")
+
+
+def _space_storage(values: Mapping[str, str], storage: Path) -> Path | None:
+    """``storage`` when running on a Space (``SPACE_ID`` set) and that folder exists and is writable, else None."""
+    if not values.get("SPACE_ID", "").strip():
+        return None
+    return storage if storage.is_dir() and os.access(storage, os.W_OK | os.X_OK) else None
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    dotenv_path: str | Path | None = ".env",
+    space_storage: Path = SPACE_STORAGE,
+) -> Settings:
     """Read settings from ``environ`` (default ``os.environ``) over values in ``dotenv_path``.
 
-    Real environment variables win over the ``.env`` file. Raises :class:`ConfigError`
-    naming the first bad variable.
+    Real environment variables win over the ``.env`` file. On a Space with persistent storage
+    (``space_storage`` writable), ``LOG_PATH`` and ``CACHE_PATH`` default to files in it. Raises
+    :class:`ConfigError` naming the first bad variable.
     """
     values: dict[str, str] = {}
     if dotenv_path is not None and Path(dotenv_path).is_file():
@@ -214,6 +231,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str 
         values.update({k: v for k, v in dotenv.items() if v is not None})
     values.update(os.environ if environ is None else environ)
     kwargs: dict[str, Any] = {}
+    storage = _space_storage(values, space_storage)
+    if storage is not None:
+        kwargs.update(log_path=storage / "evaluations_log.jsonl", cache_path=storage / "judge_cache.sqlite")
     for f in fields(Settings):
         name = env_name(f.name)
         # An empty value (``KEY=`` in .env) means "use the default".

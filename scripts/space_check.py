@@ -247,6 +247,9 @@ def space_environment(venv: Path, port: int, space_id: str, home: Path) -> dict[
         "GRADIO_SERVER_NAME": "0.0.0.0",
         "GRADIO_SERVER_PORT": str(port),
         "PORT": str(port),
+        # A Space without persistent storage; this machine's own /data, if any, is not the Space's to write.
+        "LOG_PATH": "data/evaluations_log.jsonl",
+        "CACHE_PATH": "data/judge_cache.sqlite",
     }
 
 
