@@ -1,4 +1,4 @@
-"""The app's startup time and interactive overhead (SPEC §9).
+"""The app's startup time and interactive overhead.
 
 1. Startup: ``python app.py`` in a fresh process (offline judge, temp log) until ``GET /healthz``
    answers 200 — target <= 10 s on 2 cores. Repeated ``BENCH_STARTS`` times.

@@ -1,4 +1,4 @@
-"""Batch throughput against a local OpenAI-compatible server with a fixed latency (SPEC §9).
+"""Batch throughput against a local OpenAI-compatible server with a fixed latency.
 
 Starts ``FakeOpenAIServer`` (evaluator/testing/openai_server.py) in its own process, like a remote API with its
 own CPU, and runs the batch engine with the real OpenAI judge pointed at it (``OPENAI_BASE_URL``,

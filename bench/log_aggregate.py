@@ -1,4 +1,4 @@
-"""Evaluation log speed (SPEC §9: 100k records appended and aggregated for the dashboard in ≤ 2 s).
+"""Evaluation log speed (target: 100k records appended and aggregated for the dashboard in ≤ 2 s).
 
 Appends N records one by one (as N requests would: each is a to_dict, an encode and one write; each record
 is built just before its append, outside the timed section, as the service builds it), then

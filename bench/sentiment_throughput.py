@@ -1,4 +1,4 @@
-"""Sentiment throughput: one batched call vs a per-text loop, on the same backend (SPEC §9: batched >= 3x).
+"""Sentiment throughput: one batched call vs a per-text loop, on the same backend (target: batched >= 3x).
 
 The transformers path runs a DistilBERT-base-sized classifier (6 layers, 768 wide, 66M parameters, like the
 default SST-2 model) with random weights, saved to a temp folder with the bert-base-uncased WordPiece
