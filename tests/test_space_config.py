@@ -5,6 +5,7 @@ The slow check that really builds the Space and serves it is ``scripts/space_che
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -55,3 +56,23 @@ def test_an_inconsistent_space_configuration_is_named(tmp_path: Path, edit: Call
     readme.write_text(edit(readme.read_text(encoding="utf-8")), encoding="utf-8")
     problems = declaration_problems(tmp_path)
     assert len(problems) == 1 and problem in problems[0]
+
+
+def test_the_space_check_fails_at_once_without_python_version(tmp_path: Path) -> None:
+    # What CI would see if python_version were dropped: a failure naming the cause, before any venv is built.
+    for name in ("README.md", "pyproject.toml", "requirements.txt", "app.py", "scripts/space_check.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    readme = tmp_path / "README.md"
+    readme.write_text(re.sub(r"(?m)^python_version:.*\n", "", readme.read_text(encoding="utf-8")), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "scripts/space_check.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
+    )
+    assert done.returncode == 1
+    assert "space check failed" in done.stderr and "a Space would run Python 3.10" in done.stderr
+    assert not (tmp_path / "cache").exists()  # refused before building anything
