@@ -29,6 +29,8 @@ SHOWN = ("text", "json", "jsonl", "csv", "sql", "yaml", "dotenv")  # output, dat
 SKIP = re.compile(r"<!--\s*not run here:\s*(.*?)\s*-->")
 APP = "localhost:7860"
 BARE_PYTHON = re.compile(r"(^|[\s;&|(])(python3?|pip3?) ", re.MULTILINE)  # must be .venv/bin/python
+# make (re)installs into .venv, which the copies share with this test run: never run it from here.
+MAKE = re.compile(r"(^|[\s;&|(])make\b", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ def test_every_block_says_what_it_is() -> None:
     assert not misplaced, f"'not run here' marks only bash/python blocks: {misplaced}"
     bare = [e.where for e in RUNNABLE if e.lang == "bash" and BARE_PYTHON.search(e.code)]
     assert not bare, f"use .venv/bin/python (a bare python has none of the packages): {bare}"
+    make = [e.where for e in RUNNABLE if e.lang == "bash" and not e.skip and MAKE.search(e.code)]
+    assert not make, f"mark blocks that call make '<!-- not run here: why -->' (make reinstalls .venv): {make}"
 
 
 def test_relative_links_point_at_files_of_the_repository() -> None:
@@ -143,6 +147,8 @@ def clone_for(page: Path, clones: dict[Path, Clone], tmp_path_factory: pytest.Te
 def run_block(example: Example, folder: Path, request: pytest.FixtureRequest) -> None:
     """Run one block in ``folder``; fail naming its file and line."""
     code = example.code
+    if example.lang == "bash" and MAKE.search(code):
+        pytest.fail(f"{example.where}: calls make, which would reinstall the shared .venv: mark it not run here")
     if APP in code:
         served: ServedApp = request.getfixturevalue("served")
         code = code.replace(APP, f"127.0.0.1:{served.port}")
