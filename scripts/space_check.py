@@ -273,14 +273,16 @@ def wait_healthy(url: str, app: subprocess.Popen[bytes], log: Path, timeout: flo
 
 
 def grade_one(url: str) -> str:
-    """Grade a dataset question's own reference through gradio_client; a one-line summary of the grade."""
+    """Grade an answer to a dataset question through gradio_client; a one-line summary of the grade."""
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
     client = Client(url, verbose=False)
     item = client.predict(api_name="/next_question")
-    record = client.predict(question_id=item["id"], answer=item["reference"], api_name="/evaluate")
-    if record.get("status") != "ok" or not isinstance(record.get("score"), int | float):
+    # /next_question keeps the reference back (a visitor could otherwise copy it); /evaluate returns it.
+    answer = "I think it depends on the data, but I am not sure how."
+    record = client.predict(question_id=item["id"], answer=answer, api_name="/evaluate")
+    if record.get("status") != "ok" or not isinstance(record.get("score"), int | float) or not record.get("reference"):
         raise SpaceCheckError(f"/evaluate did not grade: {record.get('error') or record}")
     # The Makefile's optional extra is not on a Space: asking for it must say so, not fail obscurely.
     try:
