@@ -63,6 +63,8 @@ class Settings:
     login_attempts_per_minute: int = 10
     trusted_proxy_hops: int = 0  # X-Forwarded-For entries added by proxies you run; 1 by default on a Space
     shutdown_timeout_seconds: float = 8.0
+    gradio_server_name: str = "0.0.0.0"  # the interface python app.py listens on
+    gradio_server_port: int = 7860  # its port (PORT, when set, wins: hosts that assign a port set it)
 
     @property
     def effective_judge_backend(self) -> str:
@@ -189,6 +191,8 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "login_attempts_per_minute": _int(0),
     "trusted_proxy_hops": _int(0, 10),
     "shutdown_timeout_seconds": _float(0.5, 600),
+    "gradio_server_name": _str,
+    "gradio_server_port": _int(1, 65535),
 }
 
 
@@ -239,6 +243,8 @@ def load_settings(
         # An empty value (``KEY=`` in .env) means "use the default".
         if values.get(name, "").strip():
             kwargs[f.name] = _PARSERS[f.name](name, values[name])
+    if values.get("PORT", "").strip():
+        kwargs["gradio_server_port"] = _PARSERS["gradio_server_port"]("PORT", values["PORT"])
     if "trusted_proxy_hops" not in kwargs and values.get("SPACE_ID", "").strip():
         kwargs["trusted_proxy_hops"] = 1  # the Space's proxy appends the client's address to X-Forwarded-For
     settings = Settings(**kwargs)

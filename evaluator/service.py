@@ -9,8 +9,10 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from .backends import Judge, build_judge
@@ -26,7 +28,10 @@ from .textsafety import MAX_LABEL_CHARS, check_text
 
 logger = logging.getLogger(__name__)
 
-MAX_HUB_ROWS = 10_000  # a Hub dataset is cut to its first rows: the app keeps datasets in memory
+# A Hub dataset is cut to its first rows: the app keeps datasets in memory.
+MAX_HUB_ROWS = 10_000
+# A Hub repo id, "owner/name" (what huggingface_hub accepts): never a local path, which datasets would read.
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}|[A-Za-z0-9][\w.-]{0,95}")
 
 
 class Evaluator:
@@ -102,19 +107,34 @@ class Evaluator:
         """
         return Evaluator(self.settings, dataset=dataset, judge=self.judge, log=self.log, sentiment=self.sentiment)
 
+    def load_dataset(self, path: str | Path) -> Dataset:
+        """A Q&A dataset from a JSON, JSONL or CSV file (:class:`DatasetError` naming what is wrong)."""
+        return load_dataset(path)
+
     def load_hub_dataset(
-        self, repo_id: str, *, split: str = "train", loader: Callable[..., Any] | None = None
+        self,
+        repo_id: str,
+        *,
+        split: str = "train",
+        visitor: bool = False,
+        loader: Callable[..., Any] | None = None,
     ) -> Dataset:
         """A Q&A dataset from the Hugging Face Hub via ``datasets.load_dataset``; :class:`DatasetError` if that fails.
 
         Rows need ``question`` and a reference column (``reference``, ``answer``...); rows without an ``id``
-        are numbered. Only the first :data:`MAX_HUB_ROWS` rows are kept.
+        are numbered. Only the first :data:`MAX_HUB_ROWS` rows are kept. ``repo_id`` must be a Hub id
+        (``owner/name``), never a path on this machine. A ``visitor`` (anyone using the app) loads public
+        datasets only: the owner's ``HF_TOKEN`` is used for the owner's own command-line calls.
         """
         repo_id = (repo_id or "").strip()
         split = (split or "").strip() or "train"
         if not repo_id:
             raise InputError("Give a Hub dataset id, such as 'owner/name'.")
-        token = self.settings.hf_token
+        if not _HUB_ID.fullmatch(repo_id) or ".." in repo_id or Path(repo_id).exists():
+            raise InputError(f"{repo_id[:100]!r} is not a Hub dataset id: give one such as 'owner/name'.")
+        if not _HUB_ID.fullmatch(split):
+            raise InputError(f"{split[:100]!r} is not a split name: give one such as 'train'.")
+        token = None if visitor else self.settings.hf_token
         try:
             if loader is None:
                 import datasets
@@ -255,6 +275,20 @@ class Evaluator:
                 evaluation = {}
             out.append({**fb, **{key: evaluation.get(key) for key in ("question", "score", "verdict")}})
         return out
+
+    def question_history(self, question_id: str) -> dict[str, Any]:
+        """How often ``question_id`` was graded, its mean score and its last grades (from the log)."""
+        return self.log.question_history(question_id)
+
+    def dashboard(self) -> Any:
+        """The log's running totals (scores, days, categories, agreement, sentiment, tokens, cost)."""
+        return self.log.aggregate()
+
+    def stream_batch(self, items: Sequence[Any], **options: Any) -> Iterator[Any]:
+        """Grade ``items`` in a worker thread, yielding progress (see :func:`evaluator.jobs.stream_batch`)."""
+        from .jobs import stream_batch
+
+        return stream_batch(self, items, **options)
 
     def health(self) -> dict[str, Any]:
         """Status for ``/healthz``: judge, dataset, log and sentiment backend, without secrets."""

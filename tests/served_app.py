@@ -9,10 +9,10 @@ from typing import Any
 
 import uvicorn
 
-from app import create_app, server_config
 from evaluator.config import Settings
 from evaluator.log import EvalLog
 from evaluator.service import Evaluator
+from evaluator.ui.serve import create_app, server_config
 
 
 def free_port() -> int:

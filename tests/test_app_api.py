@@ -320,11 +320,15 @@ def test_loaded_dataset_belongs_to_the_session(tmp_path: Path, served: ServedApp
 
 
 def test_hub_dataset_failure_is_a_readable_error(client: Client) -> None:
-    # An id the Hub client rejects before any network call: the test stays offline either way.
-    with pytest.raises(
-        AppError, match=r"Could not load 'not a valid id!!' \(split 'train'\) from the Hugging Face Hub"
-    ):
+    # Checked before any network call: the test stays offline either way.
+    with pytest.raises(AppError, match=r"'not a valid id!!' is not a Hub dataset id: give one such as 'owner/name'"):
         client.predict("not a valid id!!", "train", api_name="/load_hub_dataset")
+    # A path on the server is never a Hub id, even one shaped like owner/name (datasets would read the folder).
+    Path("owner/qa").mkdir(parents=True)  # in the test's working directory, which the app shares
+    (Path("owner/qa") / "train.csv").write_text("question,reference\nWhat is a mean?,The average.\n")
+    for path in ("owner/qa", "/etc", "../data", str(Path("owner").resolve())):
+        with pytest.raises(AppError, match="is not a Hub dataset id"):
+            client.predict(path, "train", api_name="/load_hub_dataset")
     with pytest.raises(AppError, match="Give a Hub dataset id"):
         client.predict("  ", "train", api_name="/load_hub_dataset")
 
@@ -371,7 +375,7 @@ def test_app_stops_at_start_when_the_log_cannot_be_written(
     blocker.write_text("")
     monkeypatch.setenv("DATA_PATH", str(Path(__file__).resolve().parent.parent / "data" / "Q&A_db_practice.json"))
     monkeypatch.setenv("LOG_PATH", str(blocker / "evaluations_log.jsonl"))
-    monkeypatch.setenv("PORT", "not-a-port")  # should the check be missing, stop before serving anyway
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "256.0.0.0")  # should the check be missing, fail to serve anyway
     assert app.main() == 2
     assert "LOG_PATH" in capsys.readouterr().err
 
@@ -387,4 +391,4 @@ def test_app_stops_at_start_on_a_port_out_of_range(
     monkeypatch.setenv("LOG_PATH", str(tmp_path / "evaluations_log.jsonl"))
     monkeypatch.setenv("PORT", port)
     assert app.main() == 2
-    assert f"PORT must be a port number (1-65535), got '{port}'" in capsys.readouterr().err
+    assert f"PORT must be between 1 and 65535, got {port}" in capsys.readouterr().err

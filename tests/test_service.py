@@ -122,3 +122,17 @@ def test_cli_refuses_to_grade_when_the_log_cannot_be_written(
     monkeypatch.setenv("HF_TOKEN", "hf_x")
     assert cli.main(["stats"]) == 2
     assert "LOG_PATH" in capsys.readouterr().err
+
+
+def test_a_visitor_loads_hub_datasets_without_the_owners_token(settings: Settings) -> None:
+    # The owner's HF_TOKEN can read private and gated repos: a dataset id typed in the app must not use it.
+    seen: list[object] = []
+
+    def loader(repo_id: str, *, split: str, token: object) -> list[dict[str, str]]:
+        seen.append(token)
+        return [{"question": "What is a mean?", "reference": "The average."}]
+
+    ev = Evaluator(replace(settings, hf_token="hf_OWNER_SECRET"))
+    assert len(ev.load_hub_dataset("owner/qa", visitor=True, loader=loader)) == 1
+    assert len(ev.load_hub_dataset("owner/qa", loader=loader)) == 1  # the owner's own CLI call
+    assert seen == [None, "hf_OWNER_SECRET"]

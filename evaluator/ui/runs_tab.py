@@ -2,14 +2,14 @@
 
 :class:`RunsAPI` holds the tab's actions as plain methods (JSON in, JSON out; testable without Gradio), and
 they are the app's named API endpoints: ``/list_runs``, ``/compare_runs``, ``/export_comparison`` and
-``/list_head_to_heads`` (:func:`register_runs_api`). :func:`build_runs_tab` builds the tab's components and
+``/list_head_to_heads`` (:func:`register_api`). :func:`build` builds the tab's components and
 wires them, inside the caller's ``gr.Blocks`` (and ``gr.Tabs``) context.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from ..runs import Run, RunIndex
 from ..service import Evaluator
 from ..textsafety import api_text as _text
 from ..views import _frame
+from .common import PRIVATE, friendly
 
 RUN_HEADERS = [
     "id",
@@ -153,15 +154,39 @@ def head_to_head_markdown(reports: Sequence[dict[str, Any]]) -> str:
     return "\n\n".join(parts)
 
 
-def build_runs_tab(api: RunsAPI, *, friendly: Callable[[Callable[..., Any]], Callable[..., Any]]) -> gr.Tab:
-    """Build the Runs tab inside the caller's ``gr.Tabs`` and wire it (its API: :func:`register_runs_api`).
+def _comparison_outputs() -> tuple[gr.Markdown, gr.BarPlot, gr.Dataframe, gr.DownloadButton, gr.DownloadButton]:
+    """What a comparison fills: its summary, the per-category chart, the regressions, two downloads."""
+    summary = gr.Markdown(elem_id="compare-summary")
+    chart = gr.BarPlot(
+        x="category",
+        y="change",
+        title="Mean score change per category (B − A)",
+        sort="y",
+        y_lim=[-10, 10],
+        x_label_angle=-25,
+        tooltip=["category", "change", "questions"],
+        visible=False,
+        height=280,
+        elem_id="compare-chart",
+    )
+    regressions = gr.Dataframe(
+        headers=REGRESSION_HEADERS,
+        interactive=False,
+        wrap=True,
+        max_height=420,
+        column_widths=["17%", "20%", "20%", "20%", "7%", "7%", "9%"],
+        label="Most regressed questions",
+        elem_id="compare-regressions",
+    )
+    with gr.Row():
+        csv_dl = gr.DownloadButton("Download comparison (CSV)", value=None, elem_id="compare-csv")
+        md_dl = gr.DownloadButton("Download comparison (Markdown)", value=None, elem_id="compare-md")
+    return summary, chart, regressions, csv_dl, md_dl
 
-    Args:
-        api: the tab's actions.
-        friendly: the app's wrapper that turns evaluator errors into ``gr.Error`` (a toast, an API error).
-    """
+
+def build(api: RunsAPI) -> gr.Tab:
+    """Build the Runs tab inside the caller's ``gr.Tabs`` and wire it (its API: :func:`register_api`)."""
     files = tempfile.TemporaryDirectory(prefix="llm-evaluator-compare-")  # removed when the app is collected
-    private: dict[str, Any] = {"api_visibility": "private"}
 
     with gr.Tab("Runs", id="runs") as tab:
         with gr.Row():
@@ -183,31 +208,7 @@ def build_runs_tab(api: RunsAPI, *, friendly: Callable[[Callable[..., Any]], Cal
             pick_b = gr.Dropdown(label="Run B (compared with A)", choices=[], elem_id="run-b")
             force = gr.Checkbox(label="Compare even if judges or dataset versions differ", value=False)
         go = gr.Button("Compare", variant="primary", elem_id="compare-runs")
-        summary = gr.Markdown(elem_id="compare-summary")
-        chart = gr.BarPlot(
-            x="category",
-            y="change",
-            title="Mean score change per category (B − A)",
-            sort="y",
-            y_lim=[-10, 10],
-            x_label_angle=-25,
-            tooltip=["category", "change", "questions"],
-            visible=False,
-            height=280,
-            elem_id="compare-chart",
-        )
-        regressions = gr.Dataframe(
-            headers=REGRESSION_HEADERS,
-            interactive=False,
-            wrap=True,
-            max_height=420,
-            column_widths=["17%", "20%", "20%", "20%", "7%", "7%", "9%"],
-            label="Most regressed questions",
-            elem_id="compare-regressions",
-        )
-        with gr.Row():
-            csv_dl = gr.DownloadButton("Download comparison (CSV)", value=None, elem_id="compare-csv")
-            md_dl = gr.DownloadButton("Download comparison (Markdown)", value=None, elem_id="compare-md")
+        summary, chart, regressions, csv_dl, md_dl = _comparison_outputs()
         gr.Markdown("### Head to head")
         h2h = gr.Markdown(elem_id="head-to-heads")
 
@@ -244,15 +245,15 @@ def build_runs_tab(api: RunsAPI, *, friendly: Callable[[Callable[..., Any]], Cal
 
     outputs = [table, pick_a, pick_b, h2h]
     for trigger in (tab.select, refresh.click):
-        trigger(on_refresh, [pick_a, pick_b], outputs, **private, show_progress_on=[table])
+        trigger(on_refresh, [pick_a, pick_b], outputs, **PRIVATE, show_progress_on=[table])
     go.click(
-        on_compare, [pick_a, pick_b, force], [summary, chart, regressions, csv_dl, md_dl], **private,
+        on_compare, [pick_a, pick_b, force], [summary, chart, regressions, csv_dl, md_dl], **PRIVATE,
         show_progress_on=[summary],
     )  # fmt: skip
     return tab
 
 
-def register_runs_api(api: RunsAPI, *, friendly: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+def register_api(api: RunsAPI) -> None:
     """Register the tab's actions as named API endpoints (call it in the Blocks, outside any ``gr.Tabs``)."""
     for fn in (api.list_runs, api.compare_runs, api.export_comparison, api.list_head_to_heads):
         gr.api(friendly(fn), api_name=fn.__name__)
