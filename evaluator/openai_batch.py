@@ -8,8 +8,9 @@ The flow is ``submit`` -> ``poll``/``wait`` -> ``ingest``:
   the output (``<output>.openai-batch.json``: batch and file ids, model, prompt version, the scrubbed items;
   no key, no URL).
 * **ingest**, once the batch has ended, downloads its output and error files and turns each line into an
-  :class:`EvaluationRecord` through the judge's own reply validation (:func:`judge.completion_grade`): an invalid reply
-  or a failed request becomes status error with its reason, never a score. Usage is priced at the Batch
+  :class:`EvaluationRecord` through the judge's own reply validation
+  (:func:`judge_prompt.completion_grade`): an invalid reply or a failed request becomes status error with
+  its reason, never a score. Usage is priced at the Batch
   API's half price. Records get deterministic ids, so ingesting twice adds nothing: a success has the id
   :func:`batch.record_id` gives it in the interactive batch engine (job id = the one ``batch`` derives from
   the output path, so both resume each other), an error one tied to the OpenAI batch that produced it (a
@@ -41,7 +42,8 @@ import openai
 from .batch import BatchItem, BatchSummary, default_job_id, file_format, record_id, result_row, summarize, write_results
 from .errors import ConfigError, InputError, JudgeError
 from .files import write_atomic
-from .judge import OpenAIJudge, completion_grade
+from .judge import OpenAIJudge
+from .judge_prompt import completion_grade
 from .models import EvaluationRecord, GradeRequest, JudgeResult, utc_now
 from .openai_clients import describe_api_error
 from .pricing import reply_usage
