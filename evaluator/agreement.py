@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .batch import BatchItem, _parse_row, _rows, file_format
-from .dataset import _cell
+from .batch_io import BatchItem, file_format, parse_row, read_rows
+from .dataset import cell
 from .errors import InputError
 from .models import verdict_for
 
@@ -74,7 +74,7 @@ class HumanGrades:
 
 def _human_score(raw: Mapping[str, Any], scale: float) -> float:
     """The row's human grade on 0-10; :class:`InputError` saying what is wrong otherwise."""
-    number = _cell(raw.get("human_score"))
+    number = cell(raw.get("human_score"))
     if number:
         try:
             value = float(number)
@@ -83,7 +83,7 @@ def _human_score(raw: Mapping[str, Any], scale: float) -> float:
         if not math.isfinite(value) or not 0 <= value <= scale:
             raise InputError(f"human_score {number!r} is outside 0-{scale:g} (set the scale with --scale)")
         return 10 * value / scale
-    label = (_cell(raw.get("human_label")) or _cell(raw.get("label"))).lower()
+    label = (cell(raw.get("human_label")) or cell(raw.get("label"))).lower()
     if label:
         if label not in LABEL_SCORES:
             raise InputError(f"label {label!r} is not one of {', '.join(sorted(LABEL_SCORES))}")
@@ -94,7 +94,7 @@ def _human_score(raw: Mapping[str, Any], scale: float) -> float:
 def parse_human_file(path: Path, *, evaluator: Evaluator, scale: float = 5.0) -> HumanGrades:
     """The items of a human-graded JSONL/CSV file and their human scores; a row without a valid grade is an error.
 
-    Rows are read as :func:`~evaluator.batch.parse_batch` reads them (same keys, so a re-run resumes), except
+    Rows are read as :func:`~evaluator.batch_io.parse_batch` reads them (same keys, so a re-run resumes), except
     that a row giving its own ``question`` and ``reference`` is graded on those: its ``question_id`` then only
     groups answers (public sets have their own question ids, unknown to the dataset).
     """
@@ -109,10 +109,10 @@ def parse_human_file(path: Path, *, evaluator: Evaluator, scale: float = 5.0) ->
         raise InputError(f"Cannot read {path.name}: {exc}") from None
     items, human, errors = [], {}, []
     seen: dict[str, int] = {}
-    for line, raw in _rows(text, fmt):
-        if isinstance(raw, dict) and _cell(raw.get("question")) and _cell(raw.get("reference")):
+    for line, raw in read_rows(text, fmt):
+        if isinstance(raw, dict) and cell(raw.get("question")) and cell(raw.get("reference")):
             raw = {k: v for k, v in raw.items() if k != "question_id"}
-        item = raw if isinstance(raw, str) else _parse_row(raw, line, evaluator=evaluator, candidate=False, seen=seen)
+        item = raw if isinstance(raw, str) else parse_row(raw, line, evaluator=evaluator, candidate=False, seen=seen)
         if isinstance(item, str):
             errors.append(str(item))
             continue

@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .batch import BatchItem, BatchSummary, default_job_id, run_batch
+from .batch import default_job_id, run_batch
+from .batch_io import BatchItem
+from .batch_summary import BatchSummary
 from .errors import InputError
 from .intervals import CONFIDENCE, SEED, bootstrap_mean, bradley_terry
 from .models import SCHEMA_VERSION, utc_now

@@ -15,7 +15,9 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .batch import BatchItem, BatchSummary, run_batch
+from .batch import run_batch
+from .batch_io import BatchItem
+from .batch_summary import BatchSummary
 from .errors import RateLimitedError
 
 if TYPE_CHECKING:

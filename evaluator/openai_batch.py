@@ -3,7 +3,7 @@
 The flow is ``submit`` -> ``poll``/``wait`` -> ``ingest``:
 
 * **submit** writes one request line per item that is not yet graded in the log (``custom_id`` = the
-  item key of :mod:`evaluator.batch`, ``body`` = :meth:`OpenAIJudge.request_body`) to a JSONL request
+  item key of :mod:`evaluator.batch_io`, ``body`` = :meth:`OpenAIJudge.request_body`) to a JSONL request
   file, uploads it (Files API, purpose ``batch``), creates the batch and saves a small state file next to
   the output (``<output>.openai-batch.json``: batch and file ids, model, prompt version, the scrubbed items;
   no key, no URL).
@@ -14,7 +14,7 @@ The flow is ``submit`` -> ``poll``/``wait`` -> ``ingest``:
   API's half price. Records get deterministic ids, so ingesting twice adds nothing: a success has the id
   :func:`batch.record_id` gives it in the interactive batch engine (job id = the one ``batch`` derives from
   the output path, so both resume each other), an error one tied to the OpenAI batch that produced it (a
-  later batch may still grade the item). The results file is written with :func:`batch.write_results`.
+  later batch may still grade the item). The results file is written with :func:`batch_io.write_results`.
 
 Candidate answering is out of scope here: rows need answers.
 
@@ -39,7 +39,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import openai
 
-from .batch import BatchItem, BatchSummary, default_job_id, file_format, record_id, result_row, summarize, write_results
+from .batch import default_job_id, record_id
+from .batch_io import BatchItem, file_format, result_row, write_results
+from .batch_summary import BatchSummary, summarize
 from .errors import ConfigError, InputError, JudgeError
 from .files import write_atomic
 from .judge import OpenAIJudge
@@ -177,7 +179,7 @@ def submit(
 
     Args:
         evaluator: supplies the OpenAI judge (its request body and client), PII scrubbing and the log.
-        items: from :func:`batch.parse_batch`, every one with an answer.
+        items: from :func:`batch_io.parse_batch`, every one with an answer.
         output: the results file (``.jsonl``/``.csv``) that ``ingest`` writes; state and request files go beside it.
         job_id: the ``batch_id`` of the log records; default tied to ``output``, as in ``python -m evaluator batch``.
         name, input_name: the run's name and input file name, for its run record (:mod:`evaluator.runs`).

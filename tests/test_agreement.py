@@ -10,7 +10,7 @@ import pytest
 
 from evaluator import cli
 from evaluator.agreement import HumanGrades, measure_agreement, parse_human_file
-from evaluator.batch import BatchItem
+from evaluator.batch_io import BatchItem
 from evaluator.config import Settings
 from evaluator.service import Evaluator
 from evaluator.testing.openai_server import FakeOpenAIServer

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from evaluator import cli
-from evaluator.batch import dataset_items, parse_batch, read_results, record_id, run_batch, write_results
+from evaluator.batch import record_id, run_batch
+from evaluator.batch_io import dataset_items, parse_batch, read_results, write_results
 from evaluator.candidate import LocalCandidate, OpenAICandidate, build_candidate, smollm2_dir
 from evaluator.config import Settings
 from evaluator.errors import InputError

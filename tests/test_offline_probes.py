@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from evaluator import views
-from evaluator.batch import RESULT_FIELDS, parse_batch, run_batch
+from evaluator.batch import run_batch
+from evaluator.batch_io import RESULT_FIELDS, parse_batch
 from evaluator.config import Settings
 from evaluator.dataset import load_dataset
 from evaluator.models import GradeRequest, JudgeResult

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from evaluator import cli
-from evaluator.batch import parse_batch, read_results, record_id
+from evaluator.batch import record_id
+from evaluator.batch_io import parse_batch, read_results
 from evaluator.config import Settings
 from evaluator.errors import InputError, JudgeError
 from evaluator.models import GradeRequest
