@@ -32,6 +32,26 @@ def verdict_for(score: float) -> str:
     return "incorrect"
 
 
+@dataclass
+class ScoreTally:
+    """Graded scores counted as they come: how many and their sum, hence their mean.
+
+    The one score aggregation of the log's dashboard, a batch summary and a batch's running progress.
+    """
+
+    n: int = 0
+    total: float = 0.0
+
+    def add(self, score: float) -> None:
+        """Count one graded score."""
+        self.n += 1
+        self.total += score
+
+    def mean(self, digits: int = 4) -> float | None:
+        """The mean score rounded to ``digits`` (None before the first score)."""
+        return round(self.total / self.n, digits) if self.n else None
+
+
 @dataclass(frozen=True)
 class GradeRequest:
     """What the judge grades: one answer to one question against its reference."""
