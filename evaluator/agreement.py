@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .batch_io import BatchItem, file_format, parse_row, read_rows
+from .batch_io import BatchItem, ResultRow, file_format, parse_row, read_rows
 from .dataset import cell
 from .errors import InputError
 from .models import verdict_for
@@ -221,21 +221,21 @@ class AgreementReport:
 
 
 def measure_agreement(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[ResultRow],
     grades: HumanGrades,
     *,
     resamples: int = RESAMPLES,
     seed: int = SEED,
 ) -> AgreementReport:
     """Agreement of the graded ``rows`` (batch result rows) with ``grades``; rows of failed items are left out."""
-    graded = [r for r in rows if r.get("key") in grades.human]
-    ok = [r for r in graded if r.get("status") == "ok" and r.get("score") is not None]
+    graded = [r for r in rows if r.key in grades.human]
+    ok = [r for r in graded if r.ok and r.score is not None]
     if not ok:
         raise InputError("No answer was graded: there is nothing to compare with the human grades")
-    judge = np.array([float(r["score"]) for r in ok])
-    human = np.array([grades.human[r["key"]] for r in ok])
+    judge = np.array([float(r.score) for r in ok if r.score is not None])
+    human = np.array([grades.human[r.key] for r in ok])
     jc, hc = (np.array([verdict_class(s) for s in scores]) for scores in (judge, human))
-    groups = [str(r.get("question_id") or r.get("question")) for r in ok]
+    groups = [str(r.question_id or r.question) for r in ok]
     names = sorted(set(groups))
     group_index = {g: i for i, g in enumerate(names)}
     members = [np.flatnonzero(np.array([group_index[g] for g in groups]) == i) for i in range(len(names))]
@@ -276,9 +276,9 @@ def default_output(source: str | os.PathLike[str], backend: str) -> Path:
     return Path(f"agreement-{Path(source).stem}-{backend}.jsonl")
 
 
-def check_results_judge(rows: Sequence[Mapping[str, Any]], backend: str, path: Path) -> None:
+def check_results_judge(rows: Sequence[ResultRow], backend: str, path: Path) -> None:
     """Refuse to resume into a results file graded by another judge (its figures would mix two judges)."""
-    others = {r.get("judge_backend") for r in rows if r.get("judge_backend") not in (None, backend)}
+    others = {r.judge_backend for r in rows if r.judge_backend not in (None, backend)}
     if others:
         raise InputError(
             f"{path} holds grades by the {', '.join(sorted(others))} judge, not {backend}: give another -o/--output"

@@ -34,9 +34,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .batch_io import BatchItem, ResultsFile, read_results, result_row
+from .batch_io import BatchItem, ResultRow, ResultsFile, read_results
 from .batch_summary import BatchSummary, summarize
 from .errors import CandidateError, EvaluatorError, InputError, StoppedError
 from .models import EvaluationRecord, GradeRequest, JudgeResult, Usage, new_id
@@ -58,7 +58,7 @@ OFFLINE_CHUNK_RANGE = (16, 512)
 # taken to be down (wrong URL, key or model): the remaining items are recorded as errors without being sent.
 BREAKER_FAILURES = 3
 
-ResultCallback = Callable[[int, int, dict[str, Any]], None]
+ResultCallback = Callable[[int, int, ResultRow], None]
 
 
 def record_id(job_id: str, key: str) -> str:
@@ -141,7 +141,7 @@ class _Job:
         self.job_id = job_id
         self.retries = retries
         self.backoff = backoff
-        self.rows: dict[str, dict[str, Any]] = {}
+        self.rows: dict[str, ResultRow] = {}
         self.done = 0
         self.graded = self.failed = 0  # items finished in this run
         self.candidate_cost = 0.0  # spent by the candidate in this run (not in the evaluation records)
@@ -149,18 +149,18 @@ class _Job:
         self.judge_slots = _AdaptiveLimit(concurrency)
         self.candidate_slots = _AdaptiveLimit(concurrency)
 
-    def _resume(self) -> list[dict[str, Any]]:
+    def _resume(self) -> list[ResultRow]:
         """Rows of items finished earlier (from the output file, then the log); returns rows of other items."""
         keys = {item.key for item in self.items}
         previous = read_results(self.output.path) if self.output else []
-        foreign = [r for r in previous if r["key"] not in keys]
-        self.rows = {r["key"]: r for r in previous if r["key"] in keys and r.get("status") == "ok"}
+        foreign = [r for r in previous if r.key not in keys]
+        self.rows = {r.key: r for r in previous if r.key in keys and r.ok}
         wanted = {record_id(self.job_id, item.key): item for item in self.items if item.key not in self.rows}
         if wanted:
-            for rec in self.evaluator.log.records("evaluation"):
-                item = wanted.get(rec.get("id"))
-                if item and rec.get("batch_id") == self.job_id and rec.get("status") == "ok":
-                    self.rows[item.key] = result_row(item, rec)
+            for record in self.evaluator.log.evaluations():
+                item = wanted.get(record.id)
+                if item and record.batch_id == self.job_id and record.ok:
+                    self.rows[item.key] = ResultRow.of(item, record)
         return foreign
 
     def _log_run(self, event: str) -> None:
@@ -173,7 +173,7 @@ class _Job:
         record = run_record(self.evaluator, self.job_id, event, self.items, self.run_info, candidate, cost)
         log_run(self.evaluator, record)
 
-    def _ordered_rows(self, foreign: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _ordered_rows(self, foreign: Sequence[ResultRow]) -> list[ResultRow]:
         return [self.rows[i.key] for i in self.items if i.key in self.rows] + list(foreign)
 
     async def _pause(self, attempt: int, what: str, reason: object) -> None:
@@ -251,25 +251,24 @@ class _Job:
 
     def _finish(self, item: BatchItem, request: GradeRequest | None, result: JudgeResult, usage: Usage) -> None:
         """Log the record, append its row to the output, report progress."""
-        record = EvaluationRecord(
+        ev = self.evaluator
+        record = EvaluationRecord.build(
+            request or GradeRequest(question=ev.scrub(item.question), reference=ev.scrub(item.reference), answer=""),
+            result,
+            source="batch",
             question_id=item.question_id,
-            question=request.question if request else self.evaluator.scrub(item.question),
-            reference=request.reference if request else self.evaluator.scrub(item.reference),
-            answer=request.answer if request else "",
-            result=result,
             category=item.category,
             difficulty=item.difficulty,
-            source="batch",
             candidate_model=self.candidate.name if item.answer is None and self.candidate else None,
             batch_id=self.job_id,
             # A deterministic id for a success is what lets a resumed run find it in the log.
-            id=record_id(self.job_id, item.key) if result.ok else new_id(),
+            id=record_id(self.job_id, item.key) if result.ok else None,
         )
-        self.evaluator.record(record)
+        ev.record(record)
         self._count(result)
-        row = result_row(item, record.to_dict(), candidate_tokens=usage.total_tokens if item.answer is None else None)
-        if item.answer is None and usage.cost_usd:
-            row["cost_usd"] += usage.cost_usd
+        answered = item.answer is None
+        row = ResultRow.of(item, record, usage if answered else None)
+        if answered:
             self.candidate_cost += usage.cost_usd
         self.rows[item.key] = row
         if self.output:

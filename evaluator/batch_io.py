@@ -11,12 +11,13 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from . import csvsafe
 from .dataset import Dataset, cell
 from .errors import InputError
 from .files import write_atomic
+from .models import EvaluationRecord, Usage
 from .textsafety import MAX_LABEL_CHARS, check_text
 
 if TYPE_CHECKING:
@@ -33,40 +35,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FORMATS = ("jsonl", "csv")
-# Columns of a results file (CSV order); ``criteria`` and ``missed_points`` are JSON inside a CSV cell.
-RESULT_FIELDS = (
-    "key",
-    "line",
-    "question_id",
-    "category",
-    "question",
-    "reference",
-    "answer",
-    "candidate_model",
-    "status",
-    "error",
-    "score",
-    "verdict",
-    "criteria",
-    "feedback",
-    "missed_points",
-    "confidence",
-    "caveat",
-    "prompt_tokens",
-    "completion_tokens",
-    "tokens",
-    "cost_usd",
-    "candidate_tokens",
-    "latency_ms",
-    "judge_backend",
-    "judge_model",
-    "prompt_version",
-    "evaluation_id",
-    "batch_id",
-)
-_INT_FIELDS = ("line", "prompt_tokens", "completion_tokens", "tokens", "candidate_tokens")
-_FLOAT_FIELDS = ("score", "confidence", "cost_usd", "latency_ms")
-_JSON_FIELDS = ("criteria", "missed_points")
 # Reference columns accepted in batch files ("answer" is the answer under test here, not the reference).
 _REFERENCE_KEYS = ("reference", "reference_answer", "expected_answer")
 
@@ -96,6 +64,100 @@ class ParsedBatch:
     def needs_candidate(self) -> bool:
         """True when some item has no answer, so a candidate model must answer it."""
         return any(item.answer is None for item in self.items)
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One graded item as a results file holds it (the columns, in CSV order, are :data:`RESULT_FIELDS`).
+
+    ``tokens`` are the judge's (prompt plus completion); ``cost_usd`` includes the candidate's answer.
+    ``criteria`` and ``missed_points`` are JSON inside a CSV cell.
+    """
+
+    key: str
+    line: int
+    question_id: str | None
+    category: str | None
+    question: str
+    reference: str
+    answer: str
+    candidate_model: str | None
+    status: str
+    error: str | None
+    score: float | None
+    verdict: str | None
+    criteria: dict[str, int] | None
+    feedback: str | None
+    missed_points: list[str] | None
+    confidence: float | None
+    caveat: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    tokens: int
+    cost_usd: float
+    candidate_tokens: int | None
+    latency_ms: float | None
+    judge_backend: str | None
+    judge_model: str | None
+    prompt_version: str | None
+    evaluation_id: str | None
+    batch_id: str | None
+
+    @property
+    def ok(self) -> bool:
+        """True when the item was graded."""
+        return self.status == "ok"
+
+    @classmethod
+    def of(cls, item: BatchItem, record: EvaluationRecord, candidate: Usage | None = None) -> ResultRow:
+        """The row of ``item`` from its evaluation record; ``candidate``: what answering it cost, if a model did."""
+        data = record.to_dict()
+        usage = record.result.usage
+        fields = {name: data.get(name) for name in RESULT_FIELDS if name in data}
+        fields.update(
+            key=item.key,
+            line=item.line,
+            tokens=usage.total_tokens,
+            cost_usd=usage.cost_usd + (candidate.cost_usd if candidate else 0.0),
+            candidate_tokens=candidate.total_tokens if candidate else None,
+            evaluation_id=record.id,
+        )
+        return cls(**fields)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ResultRow:
+        """The row read back from a results file: numbers and JSON cells restored (CSV stores text).
+
+        ``ValueError``/``TypeError`` for a damaged row.
+        """
+        out = {name: (None if raw.get(name) == "" else raw.get(name)) for name in RESULT_FIELDS}
+        for name, kind in _CELL_TYPES.items():
+            if isinstance(out[name], str):
+                out[name] = kind(out[name])
+        for name in ("prompt_tokens", "completion_tokens", "tokens"):
+            out[name] = out[name] or 0
+        out["cost_usd"] = out["cost_usd"] or 0.0
+        return cls(**out)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready row, columns in :data:`RESULT_FIELDS` order."""
+        return {name: getattr(self, name) for name in RESULT_FIELDS}
+
+
+def _whole(text: str) -> int:
+    return int(float(text))
+
+
+RESULT_FIELDS = tuple(f.name for f in dataclasses.fields(ResultRow))
+_JSON_FIELDS = ("criteria", "missed_points")
+# How a CSV cell's text is read back, per typed column.
+_CELL_TYPES: dict[str, Callable[[str], Any]] = {
+    **dict.fromkeys(
+        ("line", "prompt_tokens", "completion_tokens", "tokens", "candidate_tokens"), lambda v: int(float(v))
+    ),
+    **dict.fromkeys(("score", "confidence", "cost_usd", "latency_ms"), float),
+    **dict.fromkeys(_JSON_FIELDS, json.loads),
+}
 
 
 # -- formats ------------------------------------------------------------------------------------
@@ -257,70 +319,18 @@ def dataset_items(dataset: Dataset, limit: int | None = None) -> list[BatchItem]
 
 
 # -- results rows and files -----------------------------------------------------------------------
-def result_row(item: BatchItem, record: Mapping[str, Any], *, candidate_tokens: int | None = None) -> dict[str, Any]:
-    """The results-file row of ``item`` from its evaluation-log record (``EvaluationRecord.to_dict()``)."""
-    prompt = int(record.get("prompt_tokens") or 0)
-    completion = int(record.get("completion_tokens") or 0)
-    return {
-        "key": item.key,
-        "line": item.line,
-        "question_id": record.get("question_id"),
-        "category": record.get("category"),
-        "question": record.get("question"),
-        "reference": record.get("reference"),
-        "answer": record.get("answer"),
-        "candidate_model": record.get("candidate_model"),
-        "status": record.get("status"),
-        "error": record.get("error"),
-        "score": record.get("score"),
-        "verdict": record.get("verdict"),
-        "criteria": record.get("criteria"),
-        "feedback": record.get("feedback"),
-        "missed_points": record.get("missed_points"),
-        "confidence": record.get("confidence"),
-        "caveat": record.get("caveat"),
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "tokens": prompt + completion,
-        "cost_usd": record.get("cost_usd") or 0.0,
-        "candidate_tokens": candidate_tokens,
-        "latency_ms": record.get("latency_ms"),
-        "judge_backend": record.get("judge_backend"),
-        "judge_model": record.get("judge_model"),
-        "prompt_version": record.get("prompt_version"),
-        "evaluation_id": record.get("id"),
-        "batch_id": record.get("batch_id"),
-    }
-
-
-def _typed(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A row read back from a results file, with numbers and JSON cells restored (CSV stores text)."""
-    out = {k: (None if v == "" else v) for k, v in row.items()}
-    for name in _INT_FIELDS:
-        if isinstance(out.get(name), str):
-            out[name] = int(float(out[name]))
-    for name in _FLOAT_FIELDS:
-        if isinstance(out.get(name), str):
-            out[name] = float(out[name])
-    for name in _JSON_FIELDS:
-        if isinstance(out.get(name), str):
-            out[name] = json.loads(out[name])
-    return out
-
-
-def _csv_cells(row: Mapping[str, Any]) -> dict[str, Any]:
+def _csv_cells(row: ResultRow) -> dict[str, Any]:
     """A row as CSV cells: JSON fields as JSON text, text a spreadsheet would run as a formula defused."""
-    return {
-        k: csvsafe.defuse(
-            json.dumps(row.get(k), ensure_ascii=False) if k in _JSON_FIELDS and row.get(k) is not None else row.get(k)
-        )
-        for k in RESULT_FIELDS
-    }
+    data = row.to_dict()
+    for name in _JSON_FIELDS:
+        if data[name] is not None:
+            data[name] = json.dumps(data[name], ensure_ascii=False)
+    return {k: csvsafe.defuse(v) for k, v in data.items()}
 
 
-def _serialise(rows: Iterable[Mapping[str, Any]], fmt: str, *, header: bool) -> str:
+def _serialise(rows: Iterable[ResultRow], fmt: str, *, header: bool) -> str:
     if fmt == "jsonl":
-        return "".join(json.dumps({k: r.get(k) for k in RESULT_FIELDS}, ensure_ascii=False) + "\n" for r in rows)
+        return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in rows)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=RESULT_FIELDS, lineterminator="\n")
     if header:
@@ -329,19 +339,19 @@ def _serialise(rows: Iterable[Mapping[str, Any]], fmt: str, *, header: bool) -> 
     return buf.getvalue()
 
 
-def write_results(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str], fmt: str | None = None) -> Path:
-    """Write result rows (``BatchSummary.rows``) to a CSV or JSONL file, atomically; returns the path."""
+def write_results(rows: Iterable[ResultRow], path: str | os.PathLike[str], fmt: str | None = None) -> Path:
+    """Write result rows (e.g. ``BatchSummary.rows``) to a CSV or JSONL file, atomically; returns the path."""
     return write_atomic(path, _serialise(rows, file_format(path, fmt), header=True))
 
 
-def read_results(path: str | os.PathLike[str], fmt: str | None = None) -> list[dict[str, Any]]:
+def read_results(path: str | os.PathLike[str], fmt: str | None = None) -> list[ResultRow]:
     """The rows of a results file (missing file: none); a half-written line is skipped."""
     path = Path(path)
     fmt = file_format(path, fmt)
     if not path.is_file():
         return []
     text = path.read_text(encoding="utf-8")
-    rows: list[dict[str, Any]] = []
+    rows: list[ResultRow] = []
     raw_rows: Iterable[Any]
     if fmt == "jsonl":
         raw_rows = []
@@ -361,7 +371,7 @@ def read_results(path: str | os.PathLike[str], fmt: str | None = None) -> list[d
         try:
             # A row cut short by a kill lacks its last columns (evaluation_id, batch_id): not a finished item.
             if isinstance(raw, dict) and raw.get("key") and raw.get("evaluation_id"):
-                rows.append(_typed(raw))
+                rows.append(ResultRow.from_dict(raw))
         except (ValueError, TypeError):
             logger.warning("%s: skipping a damaged results row", path.name)
     return rows
@@ -375,18 +385,18 @@ class ResultsFile:
         self.fmt = file_format(path)
         self._fh: io.TextIOWrapper | None = None
 
-    def open(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def open(self, rows: Sequence[ResultRow]) -> None:
         """Rewrite the file with ``rows`` (normalised) and open it for appending."""
         write_results(rows, self.path, self.fmt)
         self._fh = self.path.open("a", encoding="utf-8", newline="")
 
-    def append(self, row: Mapping[str, Any]) -> None:
+    def append(self, row: ResultRow) -> None:
         """Append one row and flush it, so a killed run keeps every finished item."""
         assert self._fh is not None
         self._fh.write(_serialise([row], self.fmt, header=False))
         self._fh.flush()
 
-    def close(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def close(self, rows: Sequence[ResultRow]) -> None:
         """Close, then rewrite the file with the final ``rows``."""
         if self._fh is not None:
             self._fh.close()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .models import VERDICTS
+from .models import VERDICTS, ScoreTally
+
+if TYPE_CHECKING:
+    from .batch_io import ResultRow
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class BatchSummary:
     cost_usd: float
     wall_seconds: float
     rate: float
-    rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    rows: list[ResultRow] = field(default_factory=list, repr=False)
 
     @property
     def tokens(self) -> int:
@@ -78,27 +80,30 @@ class BatchSummary:
 
 
 def summarize(
-    job_id: str, rows: Sequence[Mapping[str, Any]], *, skipped: int = 0, processed: int = 0, wall_seconds: float = 0.0
+    job_id: str, rows: Sequence[ResultRow], *, skipped: int = 0, processed: int = 0, wall_seconds: float = 0.0
 ) -> BatchSummary:
     """Aggregates over result rows: counts, mean score, verdicts, per-category means, tokens, cost."""
-    ok = [r for r in rows if r.get("status") == "ok" and r.get("score") is not None]
-    by_category: dict[str, list[float]] = defaultdict(list)
-    for r in ok:
-        by_category[r.get("category") or "Uncategorised"].append(float(r["score"]))
-    verdicts = Counter(r.get("verdict") for r in ok)
+    scores = ScoreTally()
+    by_category: dict[str, ScoreTally] = defaultdict(ScoreTally)
+    verdicts: Counter[str | None] = Counter()
+    for r in rows:
+        if r.ok and r.score is not None:
+            scores.add(r.score)
+            by_category[r.category or "Uncategorised"].add(r.score)
+            verdicts[r.verdict] += 1
     return BatchSummary(
         job_id=job_id,
         n=len(rows),
-        ok=len(ok),
-        failed=len(rows) - len(ok),
+        ok=scores.n,
+        failed=len(rows) - scores.n,
         skipped=skipped,
-        mean_score=round(statistics.fmean(float(r["score"]) for r in ok), 3) if ok else None,
+        mean_score=scores.mean(3),
         verdicts={v: verdicts[v] for v in VERDICTS},
-        category_means={c: round(statistics.fmean(s), 3) for c, s in sorted(by_category.items())},
-        prompt_tokens=sum(int(r.get("prompt_tokens") or 0) for r in rows),
-        completion_tokens=sum(int(r.get("completion_tokens") or 0) for r in rows),
-        candidate_tokens=sum(int(r.get("candidate_tokens") or 0) for r in rows),
-        cost_usd=sum(float(r.get("cost_usd") or 0.0) for r in rows),
+        category_means={c: t.mean(3) or 0.0 for c, t in sorted(by_category.items())},
+        prompt_tokens=sum(r.prompt_tokens for r in rows),
+        completion_tokens=sum(r.completion_tokens for r in rows),
+        candidate_tokens=sum(r.candidate_tokens or 0 for r in rows),
+        cost_usd=sum(r.cost_usd for r in rows),
         wall_seconds=wall_seconds,
         rate=processed / wall_seconds if wall_seconds > 0 else 0.0,
         rows=list(rows),

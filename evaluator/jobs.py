@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .batch import run_batch
-from .batch_io import BatchItem
+from .batch_io import BatchItem, ResultRow
 from .batch_summary import BatchSummary
 from .errors import RateLimitedError
 
@@ -105,7 +105,7 @@ def stream_batch(
                 events.put(None)
 
     threading.Thread(target=work, name="batch", daemon=True).start()
-    rows: list[dict[str, Any]] = []
+    rows: list[ResultRow] = []
     done = 0
     try:
         while True:

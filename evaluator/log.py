@@ -38,6 +38,7 @@ import orjson
 from .config import Settings
 from .errors import LogError
 from .log_stats import LogStats, timestamp_of
+from .models import EvaluationRecord
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -364,6 +365,15 @@ class EvalLog:
             self._refresh()
             rec = self._by_id.get(record_id)
         return dict(rec) if rec is not None else None
+
+    def evaluations(self) -> list[EvaluationRecord]:
+        """Every evaluation record, oldest first, typed."""
+        return [EvaluationRecord.from_dict(r) for r in self.records("evaluation")]
+
+    def evaluation(self, record_id: str) -> EvaluationRecord | None:
+        """The evaluation record with this id, typed, or None (no record, or not an evaluation)."""
+        rec = self.get(record_id)
+        return EvaluationRecord.from_dict(rec) if rec is not None and rec.get("kind") == "evaluation" else None
 
     def __len__(self) -> int:
         with self._read_lock:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import openai
 
 from .batch import default_job_id, record_id
-from .batch_io import BatchItem, file_format, result_row, write_results
+from .batch_io import BatchItem, ResultRow, file_format, write_results
 from .batch_summary import BatchSummary, summarize
 from .errors import ConfigError, InputError, JudgeError
 from .files import write_atomic
@@ -162,8 +162,8 @@ def request_line(judge: OpenAIJudge, item: BatchItem) -> dict[str, Any]:
 
 def _graded(evaluator: Evaluator, job_id: str, key: str) -> bool:
     """True when item ``key`` of job ``job_id`` already has a successful grade in the log."""
-    rec = evaluator.log.get(record_id(job_id, key))
-    return rec is not None and rec.get("batch_id") == job_id and rec.get("status") == "ok"
+    record = evaluator.log.evaluation(record_id(job_id, key))
+    return record is not None and record.batch_id == job_id and record.ok
 
 
 def submit(
@@ -339,38 +339,36 @@ def ingest(evaluator: Evaluator, output: str | os.PathLike[str]) -> BatchSummary
         if file_id:
             lines.update(_download(judge, file_id))
     by_key = {item.key: item for item in job.items}
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, EvaluationRecord] = {}
     added = 0
     for key in job.submitted:
         item = by_key[key]
         result = _result(judge, job, lines.get(key), batch.status)
         # A success gets the id the batch engine's resume looks for; an error one tied to this OpenAI batch.
         rid = record_id(job.job_id, key) if result.ok else record_id(batch.id, key)
-        logged = evaluator.log.get(rid)
+        logged = evaluator.log.evaluation(rid)
         if logged is None:
-            record = EvaluationRecord(
+            request = GradeRequest(question=item.question, reference=item.reference, answer=item.answer or "")
+            logged = EvaluationRecord.build(
+                request,
+                result,
+                source="batch",
                 question_id=item.question_id,
-                question=item.question,
-                reference=item.reference,
-                answer=item.answer or "",
-                result=result,
                 category=item.category,
                 difficulty=item.difficulty,
-                source="batch",
                 batch_id=job.job_id,
                 id=rid,
             )
-            evaluator.record(record)
-            logged = record.to_dict()
+            evaluator.record(logged)
             added += 1
         records[key] = logged
     rows = []
     for item in job.items:
-        rec = records.get(item.key) or evaluator.log.get(record_id(job.job_id, item.key))
-        if rec is None:
+        record = records.get(item.key) or evaluator.log.evaluation(record_id(job.job_id, item.key))
+        if record is None:
             logger.warning("Item %s was graded before this batch but is no longer in the log", item.key)
             continue
-        rows.append(result_row(item, rec))
+        rows.append(ResultRow.of(item, record))
     write_results(rows, output)
     if added:
         log_run(evaluator, run_record(evaluator, job.job_id, "end", job.items, RunInfo(source="openai-batch")))

@@ -367,9 +367,9 @@ def results_file_run(path: str | Path) -> tuple[Run, list[dict[str, Any]]]:
         raise InputError(f"{path} has no graded rows: is it a results file written by `python -m evaluator batch`?")
     records = [
         {
-            **row,
+            **row.to_dict(),
             "kind": "evaluation",
-            "id": row.get("evaluation_id"),
+            "id": row.evaluation_id,
             "batch_id": str(path),
         }
         for row in rows
