@@ -413,7 +413,7 @@ def test_cli_batch_end_to_end(
     assert "line 2: invalid JSON" in captured.err and "Malformed rows: 1" in captured.out
     with (tmp_path / "mixed.csv").open(newline="", encoding="utf-8") as fh:
         [row] = list(csv.DictReader(fh))
-    assert row.question_id == qids[0] and row.status == "ok" and float(row.score) >= 0
+    assert row["question_id"] == qids[0] and row["status"] == "ok" and float(row["score"]) >= 0
 
     assert cli.main(["batch", str(tmp_path / "absent.jsonl"), "-o", str(tmp_path / "x.jsonl")]) == 2
     assert "not found" in capsys.readouterr().err
