@@ -259,8 +259,8 @@ def measure_agreement(
     np.add.at(confusion, (hc, jc), 1)
     first = ok[0]
     return AgreementReport(
-        judge_backend=str(first.get("judge_backend")),
-        judge_model=str(first.get("judge_model")),
+        judge_backend=str(first.judge_backend),
+        judge_model=str(first.judge_model),
         n=len(ok),
         questions=len(names),
         failed=len(graded) - len(ok),

@@ -525,10 +525,10 @@ def test_csv_results_never_hold_a_live_spreadsheet_formula_and_read_back_exact(
 
     # The JSONL output keeps every text exactly; the CSV read back (as a resume does) gives the same text.
     exact = [json.loads(line) for line in out_jsonl.read_text(encoding="utf-8").splitlines()]
-    assert [r.answer for r in exact] == answers and [r.key for r in exact] == [r["id"] for r in rows]
+    assert [r["answer"] for r in exact] == answers and [r["key"] for r in exact] == [r["id"] for r in rows]
     back = read_results(out_csv)
     for name in ("key", "question", "reference", "answer"):
-        assert [getattr(r, name) for r in back] == [getattr(r, name) for r in exact]
+        assert [getattr(r, name) for r in back] == [r[name] for r in exact]
     served = openai_server.served
     assert cli.main(["batch", str(source), "-o", str(out_csv), "-q"]) == 0  # resumes: nothing graded twice
     assert openai_server.served == served
