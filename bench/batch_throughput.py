@@ -27,7 +27,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from evaluator.batch import parse_batch, read_results, run_batch
+from evaluator.batch import run_batch
+from evaluator.batch_io import parse_batch, read_results
 from evaluator.config import load_settings
 from evaluator.dataset import load_dataset
 from evaluator.service import Evaluator

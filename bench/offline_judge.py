@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evaluator.batch import parse_batch, run_batch
+from evaluator.batch import run_batch
+from evaluator.batch_io import parse_batch
 from evaluator.config import Settings
 from evaluator.dataset import load_dataset
 from evaluator.embeddings import Encoder, EncodingCache, TokenVectors, get_encoder

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .batch import BatchItem, _parse_row, _rows, file_format
-from .dataset import _cell
+from .batch_io import BatchItem, ResultRow, file_format, parse_row, read_rows
+from .dataset import cell
 from .errors import InputError
 from .models import verdict_for
 
@@ -74,7 +74,7 @@ class HumanGrades:
 
 def _human_score(raw: Mapping[str, Any], scale: float) -> float:
     """The row's human grade on 0-10; :class:`InputError` saying what is wrong otherwise."""
-    number = _cell(raw.get("human_score"))
+    number = cell(raw.get("human_score"))
     if number:
         try:
             value = float(number)
@@ -83,7 +83,7 @@ def _human_score(raw: Mapping[str, Any], scale: float) -> float:
         if not math.isfinite(value) or not 0 <= value <= scale:
             raise InputError(f"human_score {number!r} is outside 0-{scale:g} (set the scale with --scale)")
         return 10 * value / scale
-    label = (_cell(raw.get("human_label")) or _cell(raw.get("label"))).lower()
+    label = (cell(raw.get("human_label")) or cell(raw.get("label"))).lower()
     if label:
         if label not in LABEL_SCORES:
             raise InputError(f"label {label!r} is not one of {', '.join(sorted(LABEL_SCORES))}")
@@ -94,7 +94,7 @@ def _human_score(raw: Mapping[str, Any], scale: float) -> float:
 def parse_human_file(path: Path, *, evaluator: Evaluator, scale: float = 5.0) -> HumanGrades:
     """The items of a human-graded JSONL/CSV file and their human scores; a row without a valid grade is an error.
 
-    Rows are read as :func:`~evaluator.batch.parse_batch` reads them (same keys, so a re-run resumes), except
+    Rows are read as :func:`~evaluator.batch_io.parse_batch` reads them (same keys, so a re-run resumes), except
     that a row giving its own ``question`` and ``reference`` is graded on those: its ``question_id`` then only
     groups answers (public sets have their own question ids, unknown to the dataset).
     """
@@ -109,10 +109,10 @@ def parse_human_file(path: Path, *, evaluator: Evaluator, scale: float = 5.0) ->
         raise InputError(f"Cannot read {path.name}: {exc}") from None
     items, human, errors = [], {}, []
     seen: dict[str, int] = {}
-    for line, raw in _rows(text, fmt):
-        if isinstance(raw, dict) and _cell(raw.get("question")) and _cell(raw.get("reference")):
+    for line, raw in read_rows(text, fmt):
+        if isinstance(raw, dict) and cell(raw.get("question")) and cell(raw.get("reference")):
             raw = {k: v for k, v in raw.items() if k != "question_id"}
-        item = raw if isinstance(raw, str) else _parse_row(raw, line, evaluator=evaluator, candidate=False, seen=seen)
+        item = raw if isinstance(raw, str) else parse_row(raw, line, evaluator=evaluator, candidate=False, seen=seen)
         if isinstance(item, str):
             errors.append(str(item))
             continue
@@ -221,21 +221,21 @@ class AgreementReport:
 
 
 def measure_agreement(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[ResultRow],
     grades: HumanGrades,
     *,
     resamples: int = RESAMPLES,
     seed: int = SEED,
 ) -> AgreementReport:
     """Agreement of the graded ``rows`` (batch result rows) with ``grades``; rows of failed items are left out."""
-    graded = [r for r in rows if r.get("key") in grades.human]
-    ok = [r for r in graded if r.get("status") == "ok" and r.get("score") is not None]
+    graded = [r for r in rows if r.key in grades.human]
+    ok = [r for r in graded if r.ok and r.score is not None]
     if not ok:
         raise InputError("No answer was graded: there is nothing to compare with the human grades")
-    judge = np.array([float(r["score"]) for r in ok])
-    human = np.array([grades.human[r["key"]] for r in ok])
+    judge = np.array([float(r.score) for r in ok if r.score is not None])
+    human = np.array([grades.human[r.key] for r in ok])
     jc, hc = (np.array([verdict_class(s) for s in scores]) for scores in (judge, human))
-    groups = [str(r.get("question_id") or r.get("question")) for r in ok]
+    groups = [str(r.question_id or r.question) for r in ok]
     names = sorted(set(groups))
     group_index = {g: i for i, g in enumerate(names)}
     members = [np.flatnonzero(np.array([group_index[g] for g in groups]) == i) for i in range(len(names))]
@@ -259,8 +259,8 @@ def measure_agreement(
     np.add.at(confusion, (hc, jc), 1)
     first = ok[0]
     return AgreementReport(
-        judge_backend=str(first.get("judge_backend")),
-        judge_model=str(first.get("judge_model")),
+        judge_backend=str(first.judge_backend),
+        judge_model=str(first.judge_model),
         n=len(ok),
         questions=len(names),
         failed=len(graded) - len(ok),
@@ -276,9 +276,9 @@ def default_output(source: str | os.PathLike[str], backend: str) -> Path:
     return Path(f"agreement-{Path(source).stem}-{backend}.jsonl")
 
 
-def check_results_judge(rows: Sequence[Mapping[str, Any]], backend: str, path: Path) -> None:
+def check_results_judge(rows: Sequence[ResultRow], backend: str, path: Path) -> None:
     """Refuse to resume into a results file graded by another judge (its figures would mix two judges)."""
-    others = {r.get("judge_backend") for r in rows if r.get("judge_backend") not in (None, backend)}
+    others = {r.judge_backend for r in rows if r.judge_backend not in (None, backend)}
     if others:
         raise InputError(
             f"{path} holds grades by the {', '.join(sorted(others))} judge, not {backend}: give another -o/--output"

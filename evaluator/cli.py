@@ -71,7 +71,8 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
     """Grade a JSONL/CSV file of answers into a results file, concurrently and resumably."""
     from tqdm import tqdm
 
-    from .batch import parse_batch, run_batch
+    from .batch import run_batch
+    from .batch_io import parse_batch
     from .candidate import build_candidate
     from .runs import RunInfo
 
@@ -119,7 +120,7 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
 
 def _head_to_head(evaluator: Evaluator, args: argparse.Namespace, models: list[str]) -> int:
     """``batch --candidate-model A --candidate-model B ...``: each model answers, then a pairwise judgement."""
-    from .batch import parse_batch
+    from .batch_io import parse_batch
     from .candidate import build_candidate
     from .headtohead import model_output, run_head_to_head
 
@@ -163,7 +164,8 @@ def cmd_agreement(evaluator: Evaluator, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .agreement import check_results_judge, default_output, measure_agreement, parse_human_file
-    from .batch import default_job_id, read_results, run_batch
+    from .batch import default_job_id, run_batch
+    from .batch_io import read_results
     from .errors import ConfigError
 
     settings = evaluator.settings
@@ -257,7 +259,7 @@ def _warn_if_hub_down(evaluator: Evaluator) -> None:
 
 def cmd_openai_batch_submit(evaluator: Evaluator, args: argparse.Namespace) -> int:
     """Write the Batch API request file for the answers not yet graded, upload it and create the batch."""
-    from .batch import parse_batch
+    from .batch_io import parse_batch
     from .openai_batch import openai_judge, requests_path, state_path, submit
 
     openai_judge(evaluator)  # no key: say so before reading the input

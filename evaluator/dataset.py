@@ -121,7 +121,8 @@ class Dataset:
         return (rng or random).choice(pool)
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
+    """A raw table cell as stripped text (None: empty)."""
     return "" if value is None else str(value).strip()
 
 
@@ -132,13 +133,13 @@ def _validate(raw_items: Iterable[tuple[str, Any]], name: str) -> list[QAItem]:
     for where, raw in raw_items:
         if not isinstance(raw, dict):
             raise DatasetError(f"{name}: {where} is not an object with fields {', '.join(REQUIRED)}")
-        ref_key = next((k for k in REFERENCE_ALIASES if _cell(raw.get(k))), None)
-        values = {"id": _cell(raw.get("id")), "question": _cell(raw.get("question"))}
-        values["reference"] = _cell(raw.get(ref_key)) if ref_key else ""
+        ref_key = next((k for k in REFERENCE_ALIASES if cell(raw.get(k))), None)
+        values = {"id": cell(raw.get("id")), "question": cell(raw.get("question"))}
+        values["reference"] = cell(raw.get(ref_key)) if ref_key else ""
         missing = [k for k in REQUIRED if not values[k]]
         if missing:
             raise DatasetError(f"{name}: {where} is missing field {', '.join(repr(m) for m in missing)}")
-        category, difficulty = _cell(raw.get("category")), _cell(raw.get("difficulty")).lower()
+        category, difficulty = cell(raw.get("category")), cell(raw.get("difficulty")).lower()
         try:
             for field, text in (*values.items(), ("category", category), ("difficulty", difficulty)):
                 check_text(text, field, limit=None if field in ("question", "reference") else MAX_LABEL_CHARS)

@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .batch import BatchItem, BatchSummary, default_job_id, run_batch
+from .batch import default_job_id, run_batch
+from .batch_io import BatchItem
+from .batch_summary import BatchSummary
 from .errors import InputError
 from .intervals import CONFIDENCE, SEED, bootstrap_mean, bradley_terry
 from .models import SCHEMA_VERSION, utc_now
@@ -345,7 +347,7 @@ def run_head_to_head(
             run=RunInfo(name=f"{name} {candidate.name}" if name else None, source=source, head_to_head=h2h_id),
         )
     judge = pairwise_judge(evaluator)
-    rows = {m: {r["key"]: r for r in s.rows if r.get("status") == "ok"} for m, s in summaries.items()}
+    rows = {m: {r.key: r for r in s.rows if r.ok} for m, s in summaries.items()}
     todo: list[tuple[str, str, BatchItem]] = []
     done: list[dict[str, Any]] = []
     for a, b in itertools.combinations(names, 2):
@@ -364,8 +366,8 @@ def run_head_to_head(
         a, b, item = task
         ra, rb = rows[a][item.key], rows[b][item.key]
         outcome: PairOutcome = judge.judge_pair(
-            str(ra["question"]), str(ra["reference"]), str(ra["answer"]), str(rb["answer"]),
-            score_x=float(ra["score"]), score_y=float(rb["score"]),
+            ra.question, ra.reference, ra.answer, rb.answer,
+            score_x=float(ra.score or 0.0), score_y=float(rb.score or 0.0),
         )  # fmt: skip
         record = PairwiseRecord(
             head_to_head=h2h_id,
@@ -378,7 +380,7 @@ def run_head_to_head(
             prompt_version=judge.prompt_version,
             question_id=item.question_id,
             category=item.category,
-            question=str(ra["question"]),
+            question=str(ra.question),
             votes=tuple({"x": "a", "y": "b"}.get(v, v) for v in outcome.votes),
             reason=outcome.reason,
             error=outcome.error,

@@ -15,7 +15,9 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .batch import BatchItem, BatchSummary, run_batch
+from .batch import run_batch
+from .batch_io import BatchItem, ResultRow
+from .batch_summary import BatchSummary
 from .errors import RateLimitedError
 
 if TYPE_CHECKING:
@@ -103,7 +105,7 @@ def stream_batch(
                 events.put(None)
 
     threading.Thread(target=work, name="batch", daemon=True).start()
-    rows: list[dict[str, Any]] = []
+    rows: list[ResultRow] = []
     done = 0
     try:
         while True:

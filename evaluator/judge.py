@@ -1,7 +1,6 @@
 """The OpenAI judge: rubric grading through any OpenAI-compatible chat-completions API.
 
-The prompt is versioned data (``evaluator/prompts/judge_v1.json``); the answer under test is
-delimited and neutralised so that it is graded as content, never obeyed. Replies are asked for as
+The prompt and the parser of its replies live in :mod:`evaluator.judge_prompt`. Replies are asked for as
 strict JSON-schema structured output; a server that rejects that is asked for JSON mode instead
 (then for plain prompted JSON), and the judge remembers it. Retries on 429/5xx/timeouts, with
 exponential backoff, jitter and Retry-After, are the ``openai`` client's own (``max_retries``,
@@ -16,10 +15,7 @@ a third of the client's CPU per call, which a batch of concurrent calls on one e
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import math
-import re
 import ssl
 import statistics
 import threading
@@ -28,7 +24,6 @@ import weakref
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -37,144 +32,20 @@ import openai
 import orjson
 
 from .cache import CacheEntry, GradeCache, cache_key
-from .errors import ConfigError, InputError
-from .models import CRITERIA, VERDICTS, Consistency, Grade, GradeRequest, JudgeResult, Status, Usage
+from .errors import ConfigError
+from .judge_prompt import JudgePrompt, completion_grade
+from .models import Consistency, Grade, GradeRequest, JudgeResult, Status, Usage
 from .openai_clients import DEFAULT_BASE_URL, build_client, describe_api_error, server_message
 from .pricing import reply_usage
-from .textsafety import check_text, defuse_markup
 
 if TYPE_CHECKING:
     from .config import Settings
 
 logger = logging.getLogger(__name__)
 
-PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
-DEFAULT_PROMPT_FILE = PROMPTS_DIR / "judge_v1.json"
 # Reply formats, best first: a server that rejects one is asked for the next.
 REPLY_FORMATS = ("json_schema", "json_object", "prompt")
-_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL | re.IGNORECASE)
 CHAT_COMPLETIONS = "/chat/completions"
-
-
-@dataclass(frozen=True)
-class JudgePrompt:
-    """A versioned judge prompt: system text (with the rubric), user template, reply JSON schema."""
-
-    version: str
-    system: str
-    user_template: str
-    schema_name: str
-    schema: dict[str, Any]
-    delimiters: tuple[str, ...]
-
-    @classmethod
-    def load(cls, path: str | Path = DEFAULT_PROMPT_FILE) -> JudgePrompt:
-        """Read a prompt file; text fields are lists of lines, ``{rubric}`` in the system text is filled in."""
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(
-            version=data["version"],
-            system="\n".join(data["system"]).replace("{rubric}", "\n".join(data["rubric"])),
-            user_template="\n".join(data["user_template"]),
-            schema_name=data["schema_name"],
-            schema=data["schema"],
-            delimiters=tuple(data["delimiters"]),
-        )
-
-    def neutralise(self, text: str) -> str:
-        """``text`` with anything that reads as one of our delimiters or as chat markup defused (see textsafety)."""
-        return defuse_markup(text, self.delimiters)
-
-    def messages(self, request: GradeRequest) -> list[dict[str, str]]:
-        """The chat messages that ask for a grade of ``request``; its texts are delimited data."""
-        user = self.user_template.format(
-            question=self.neutralise(request.question),
-            reference=self.neutralise(request.reference),
-            answer=self.neutralise(request.answer),
-        )
-        return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
-
-
-def reply_object(content: str | None) -> dict[str, Any]:
-    """The JSON object in a judge reply (code fences allowed); ``ValueError`` says what is wrong with it."""
-    text = (content or "").strip()
-    if not text:
-        raise ValueError("empty reply")
-    fenced = _FENCE.match(text)
-    if fenced:
-        text = fenced.group(1)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"reply is not JSON ({exc.msg})") from None
-    if not isinstance(data, dict):
-        raise ValueError("reply is not a JSON object")
-    return data
-
-
-def parse_grade(content: str | None) -> Grade:
-    """The grade in a judge reply; ``ValueError`` says what is wrong with it (nothing is clamped or guessed)."""
-    data = reply_object(content)
-    missing = [k for k in ("score", "verdict", "criteria", "feedback", "missed_points") if k not in data]
-    if missing:
-        raise ValueError(f"reply lacks {', '.join(missing)}")
-    score = data["score"]
-    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
-        raise ValueError(f"score is not a number: {score!r}")
-    if not 0 <= score <= 10:
-        raise ValueError(f"score {score} is outside 0-10")
-    verdict = data["verdict"].strip().lower() if isinstance(data["verdict"], str) else data["verdict"]
-    if verdict not in VERDICTS:
-        raise ValueError(f"verdict {data['verdict']!r} is not one of {', '.join(VERDICTS)}")
-    criteria = data["criteria"]
-    if not isinstance(criteria, dict):
-        raise ValueError("criteria is not an object")
-    levels: dict[str, int] = {}
-    for name in CRITERIA:
-        value = criteria.get(name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-            raise ValueError(f"criterion {name} is not a whole number: {value!r}")
-        if not 1 <= value <= 5:
-            raise ValueError(f"criterion {name} = {value} is outside 1-5")
-        levels[name] = int(value)
-    feedback = data["feedback"]
-    if not isinstance(feedback, str) or not feedback.strip():
-        raise ValueError("feedback is empty")
-    missed = data["missed_points"]
-    if not isinstance(missed, list) or not all(isinstance(p, str) for p in missed):
-        raise ValueError("missed_points is not a list of strings")
-    try:
-        for text in (feedback, *missed):
-            check_text(text, "judge's feedback")
-    except InputError as exc:  # it could never be logged
-        raise ValueError(str(exc)) from None
-    return Grade(
-        score=float(score),
-        verdict=verdict,
-        criteria=levels,
-        feedback=feedback.strip(),
-        missed_points=[p.strip() for p in missed if p.strip()],
-    )
-
-
-def completion_grade(body: Any, *, max_tokens: int | None = None) -> Grade:
-    """The grade in a chat-completion response body (parsed JSON); ``ValueError`` says what is wrong with it."""
-    if not isinstance(body, dict):
-        raise ValueError("reply is not a chat completion")
-    choices = body.get("choices")
-    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
-        raise ValueError("reply has no choices")
-    choice = choices[0]
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
-    if message.get("refusal"):
-        raise ValueError(f"the judge refused: {str(message['refusal'])[:200]}")
-    content = message.get("content")
-    try:
-        return parse_grade(content if isinstance(content, str) else None)
-    except ValueError:
-        if choice.get("finish_reason") == "length":
-            limit = f"{max_tokens} tokens" if max_tokens else "the token limit"
-            raise ValueError(f"reply cut off at {limit} (raise MASTER_MAX_NEW_TOKENS)") from None
-        raise
 
 
 def _decoded(raw: bytes) -> Any:

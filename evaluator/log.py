@@ -1,4 +1,4 @@
-"""The evaluation log: JSON Lines files, safe appends, incremental reads, and the dashboard's aggregates.
+"""The evaluation log: JSON Lines files, safe appends, incremental reads (its statistics: :mod:`log_stats`).
 
 Layout, everything next to ``LOG_PATH`` (default ``data/evaluations_log.jsonl``)::
 
@@ -29,7 +29,7 @@ import select
 import threading
 from collections.abc import Iterable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,8 @@ import orjson
 
 from .config import Settings
 from .errors import LogError
-from .models import VERDICTS
+from .log_stats import LogStats, timestamp_of
+from .models import EvaluationRecord
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -64,138 +65,6 @@ class _FileState:
     size: int = 0  # file size at the last read
     damaged: int = 0  # damaged complete lines
     tail_damaged: int = 0  # 1 when the file ends with an unterminated line
-
-
-@dataclass
-class _Stats:
-    """Running totals behind :meth:`EvalLog.aggregate`, updated once per new record."""
-
-    by_id: dict[str, dict[str, Any]]  # the log's records by id (shared), to join feedback to its evaluation
-    evaluations: int = 0
-    feedback: int = 0
-    ok: int = 0
-    errors: int = 0
-    score_sum: float = 0.0
-    histogram: list[int] = field(default_factory=lambda: [0] * 11)
-    verdicts: dict[Any, int] = field(default_factory=dict)
-    categories: dict[Any, list[float]] = field(default_factory=dict)  # category -> [graded, score sum]
-    days: dict[Any, list[float]] = field(default_factory=dict)  # YYYY-MM-DD -> [graded, score sum]
-    backends: dict[Any, int] = field(default_factory=dict)
-    judges: dict[tuple[Any, Any], list[float]] = field(default_factory=dict)  # (backend, model) -> [n, tokens, cost]
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    cache_hits: int = 0
-    rated: int = 0
-    agreed: int = 0
-    agreement: dict[str, list[int]] = field(default_factory=lambda: {v: [0, 0] for v in VERDICTS})  # [rated, agree]
-    unmatched: dict[str, list[bool]] = field(default_factory=dict)  # feedback read before its evaluation
-    rating_n: int = 0
-    rating_sum: float = 0.0
-    sentiment: dict[str, int] = field(default_factory=dict)
-    by_question: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    def add(self, rec: dict[str, Any]) -> None:
-        """Count one record."""
-        kind = rec.get("kind")
-        if kind == "evaluation":
-            self._add_evaluation(rec)
-        elif kind == "feedback":
-            self._add_feedback(rec)
-
-    def _add_evaluation(self, rec: dict[str, Any]) -> None:
-        # The hot path of every read and append: plain dict operations, no helper calls.
-        get = rec.get
-        self.evaluations += 1
-        key = get("judge_backend")
-        self.backends[key] = self.backends.get(key, 0) + 1
-        judge = self.judges.get((key, get("judge_model")))
-        if judge is None:
-            judge = self.judges[(key, get("judge_model"))] = [0, 0, 0.0]
-        judge[0] += 1
-        value = get("prompt_tokens")
-        if value.__class__ is int:
-            self.prompt_tokens += value
-            judge[1] += value
-        value = get("completion_tokens")
-        if value.__class__ is int:
-            self.completion_tokens += value
-            judge[1] += value
-        value = get("cost_usd")
-        if value.__class__ is float or value.__class__ is int:
-            self.cost_usd += value
-            judge[2] += value
-        if get("cache_hit") is True:
-            self.cache_hits += 1
-        key = get("question_id")
-        if key.__class__ is str:
-            history = self.by_question.get(key)
-            if history is None:
-                self.by_question[key] = [rec]
-            else:
-                history.append(rec)
-        score = get("score")
-        if get("status") != "ok":
-            self.errors += 1
-        elif score.__class__ is float or score.__class__ is int:
-            self.ok += 1
-            self.score_sum += score
-            self.histogram[10 if score >= 10 else 0 if score < 0 else int(score)] += 1
-            key = get("verdict")
-            self.verdicts[key] = self.verdicts.get(key, 0) + 1
-            ts = get("timestamp")
-            for table, key in (
-                (self.categories, get("category")),
-                (self.days, ts[:10] if ts.__class__ is str else None),
-            ):
-                cell = table.get(key)
-                if cell is None:
-                    cell = table[key] = [0, 0.0]
-                cell[0] += 1
-                cell[1] += score
-        if self.unmatched:
-            for agree in self.unmatched.pop(rec["id"], ()):
-                self._agree(rec, agree)
-
-    def _add_feedback(self, rec: dict[str, Any]) -> None:
-        get = rec.get
-        self.feedback += 1
-        agree, evaluation_id = get("agree"), get("evaluation_id")
-        if agree.__class__ is bool and evaluation_id.__class__ is str:
-            self.rated += 1
-            self.agreed += agree
-            evaluation = self.by_id.get(evaluation_id)
-            if evaluation is None:
-                self.unmatched.setdefault(evaluation_id, []).append(agree)
-            else:
-                self._agree(evaluation, agree)
-        rating = get("rating")
-        if rating.__class__ in (int, float):
-            self.rating_n += 1
-            self.rating_sum += rating
-        label = get("sentiment_label")
-        if label.__class__ is str:
-            self.sentiment[label] = self.sentiment.get(label, 0) + 1
-
-    def _agree(self, evaluation: dict[str, Any], agree: bool) -> None:
-        cell = self.agreement.get(evaluation.get("verdict"))  # type: ignore[arg-type]
-        if cell is not None:
-            cell[0] += 1
-            cell[1] += agree
-
-
-def _by_name(table: dict[Any, Any], missing: str) -> list[tuple[str, Any]]:
-    """``table``'s items with string keys (``missing`` for None), sorted."""
-    return sorted((missing if k is None else str(k), v) for k, v in table.items())
-
-
-def _mean(total: float, n: int) -> float | None:
-    return round(total / n, 4) if n else None
-
-
-def _timestamp(rec: dict[str, Any]) -> str:
-    ts = rec.get("timestamp")
-    return ts if isinstance(ts, str) else ""
 
 
 class EvalLog:
@@ -366,7 +235,7 @@ class EvalLog:
         self._by_id: dict[str, dict[str, Any]] = {}
         self._records: list[dict[str, Any]] = []
         self._sorted = True
-        self._stats = _Stats(self._by_id)
+        self._stats = LogStats(self._by_id)
         self._last_ts = ""
         self._generation = 0
         self._aggregate: tuple[int, dict[str, Any]] | None = None
@@ -485,7 +354,7 @@ class EvalLog:
         with self._read_lock:
             self._refresh()
             if not self._sorted:
-                self._records.sort(key=_timestamp)
+                self._records.sort(key=timestamp_of)
                 self._sorted = True
             recs = list(self._records)
         return [dict(r) for r in recs if kind is None or r.get("kind") == kind]
@@ -496,6 +365,15 @@ class EvalLog:
             self._refresh()
             rec = self._by_id.get(record_id)
         return dict(rec) if rec is not None else None
+
+    def evaluations(self) -> list[EvaluationRecord]:
+        """Every evaluation record, oldest first, typed."""
+        return [EvaluationRecord.from_dict(r) for r in self.records("evaluation")]
+
+    def evaluation(self, record_id: str) -> EvaluationRecord | None:
+        """The evaluation record with this id, typed, or None (no record, or not an evaluation)."""
+        rec = self.get(record_id)
+        return EvaluationRecord.from_dict(rec) if rec is not None and rec.get("kind") == "evaluation" else None
 
     def __len__(self) -> int:
         with self._read_lock:
@@ -510,69 +388,16 @@ class EvalLog:
         with self._read_lock:
             self._refresh()
             if self._aggregate is None or self._aggregate[0] != self._generation:
-                self._aggregate = (self._generation, self._build_aggregate())
+                figures = self._stats.aggregate(records=len(self._records), damaged_lines=self._damaged())
+                self._aggregate = (self._generation, figures)
             result = self._aggregate[1]
         return copy.deepcopy(result)
-
-    def _build_aggregate(self) -> dict[str, Any]:
-        s = self._stats
-        n_sentiment = sum(s.sentiment.values())
-        return {
-            "records": len(self._records),
-            "evaluations": s.evaluations,
-            "feedback": s.feedback,
-            "ok": s.ok,
-            "errors": s.errors,
-            "damaged_lines": self._damaged(),
-            "mean_score": _mean(s.score_sum, s.ok),
-            "score_histogram": list(s.histogram),  # index i counts scores in [i, i+1); index 10 counts 10
-            "verdicts": {v: s.verdicts.get(v, 0) for v in VERDICTS},
-            "categories": {
-                k: {"count": int(n), "mean_score": _mean(t, int(n))} for k, (n, t) in _by_name(s.categories, "none")
-            },
-            "scores_by_day": [
-                {"date": d, "count": int(n), "mean_score": _mean(t, int(n))}
-                for d, (n, t) in _by_name(s.days, "unknown")
-            ],
-            "backends": dict(_by_name(s.backends, "unknown")),
-            "judges": [
-                {"backend": b, "model": m, "evaluations": int(n), "tokens": int(t), "cost_usd": round(c, 6)}
-                for (b, m), (n, t, c) in sorted(s.judges.items(), key=lambda kv: -kv[1][0])
-            ],
-            "tokens": {
-                "prompt": s.prompt_tokens,
-                "completion": s.completion_tokens,
-                "total": s.prompt_tokens + s.completion_tokens,
-            },
-            "cost_usd": round(s.cost_usd, 6),
-            "cache_hits": s.cache_hits,
-            "agreement": {
-                "rated": s.rated,
-                "agree": s.agreed,
-                "rate": _mean(s.agreed, s.rated),
-                "by_verdict": {v: {"rated": n, "agree": a, "rate": _mean(a, n)} for v, (n, a) in s.agreement.items()},
-            },
-            "ratings": {"count": s.rating_n, "mean": _mean(s.rating_sum, s.rating_n)},
-            "sentiment": {
-                "counts": dict(s.sentiment),
-                "share": {k: _mean(n, n_sentiment) for k, n in s.sentiment.items()},
-            },
-        }
 
     def question_history(self, question_id: str, *, limit: int = 5) -> dict[str, Any]:
         """Evaluations of one dataset question: count, graded count, mean score, and the ``limit`` latest ones."""
         with self._read_lock:
             self._refresh()
-            recs = sorted(self._stats.by_question.get(question_id, []), key=_timestamp)
-        scores = [r["score"] for r in recs if r.get("status") == "ok" and isinstance(r.get("score"), int | float)]
-        keys = ("id", "timestamp", "status", "score", "verdict", "answer", "feedback", "judge_backend", "source")
-        return {
-            "question_id": question_id,
-            "count": len(recs),
-            "graded": len(scores),
-            "mean_score": _mean(sum(scores), len(scores)),
-            "last": [{k: r.get(k) for k in keys} for r in reversed(recs[-limit:])] if limit > 0 else [],
-        }
+            return self._stats.question_history(question_id, limit=limit)
 
     # -- lifecycle -------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -30,6 +31,34 @@ def verdict_for(score: float) -> str:
     if score >= 4:
         return "partially correct"
     return "incorrect"
+
+
+@dataclass
+class ScoreTally:
+    """Graded scores counted as they come: how many and their sum, hence their mean.
+
+    The one score aggregation of the log's dashboard, a batch summary and a batch's running progress.
+    """
+
+    n: int = 0
+    total: float = 0.0
+
+    @classmethod
+    def of(cls, scores: Iterable[float]) -> ScoreTally:
+        """The tally of ``scores``."""
+        tally = cls()
+        for score in scores:
+            tally.add(score)
+        return tally
+
+    def add(self, score: float) -> None:
+        """Count one graded score."""
+        self.n += 1
+        self.total += score
+
+    def mean(self, digits: int = 4) -> float | None:
+        """The mean score rounded to ``digits`` (None before the first score)."""
+        return round(self.total / self.n, digits) if self.n else None
 
 
 @dataclass(frozen=True)
@@ -126,6 +155,108 @@ class EvaluationRecord:
     batch_id: str | None = None
     id: str = field(default_factory=new_id)
     timestamp: str = field(default_factory=utc_now)
+
+    @classmethod
+    def build(
+        cls,
+        request: GradeRequest,
+        result: JudgeResult,
+        *,
+        source: str,
+        question_id: str | None = None,
+        category: str | None = None,
+        difficulty: str | None = None,
+        candidate_model: str | None = None,
+        batch_id: str | None = None,
+        id: str | None = None,
+    ) -> EvaluationRecord:
+        """The record of one grading: the graded ``request`` (texts as sent), the judge's ``result`` and where
+        it came from; the one builder of the interactive, batch and OpenAI Batch paths. ``id``: default a new one."""
+        return cls(
+            question_id=question_id,
+            question=request.question,
+            reference=request.reference,
+            answer=request.answer,
+            result=result,
+            category=category,
+            difficulty=difficulty,
+            source=source,
+            candidate_model=candidate_model,
+            batch_id=batch_id,
+            id=id or new_id(),
+        )
+
+    @property
+    def ok(self) -> bool:
+        """True when the judge produced a grade."""
+        return self.result.ok
+
+    @property
+    def score(self) -> float | None:
+        """The overall score 0-10, None for a failed grading."""
+        return self.result.grade.score if self.result.grade else None
+
+    @property
+    def verdict(self) -> str | None:
+        """The verdict, None for a failed grading."""
+        return self.result.grade.verdict if self.result.grade else None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvaluationRecord:
+        """The record of one log line (``to_dict()``'s output); missing or mistyped fields read as empty."""
+
+        def text(name: str) -> str | None:
+            value = data.get(name)
+            return value if isinstance(value, str) else None
+
+        def number(name: str) -> float | None:
+            value = data.get(name)
+            return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+        score, verdict = number("score"), text("verdict")
+        grade = None
+        if data.get("status") == "ok" and score is not None and verdict is not None:
+            criteria, missed = data.get("criteria"), data.get("missed_points")
+            grade = Grade(
+                score=score,
+                verdict=verdict,
+                criteria=dict(criteria) if isinstance(criteria, dict) else {},
+                feedback=text("feedback") or "",
+                missed_points=list(missed) if isinstance(missed, list) else [],
+                confidence=number("confidence"),
+                caveat=text("caveat"),
+            )
+        consistency = data.get("consistency")
+        result = JudgeResult(
+            status="ok" if grade is not None else "error",
+            backend=text("judge_backend") or "",
+            model=text("judge_model") or "",
+            prompt_version=text("prompt_version") or "",
+            grade=grade,
+            error=text("error"),
+            usage=Usage(
+                prompt_tokens=int(number("prompt_tokens") or 0),
+                completion_tokens=int(number("completion_tokens") or 0),
+                cost_usd=number("cost_usd") or 0.0,
+            ),
+            latency_ms=number("latency_ms") or 0.0,
+            cache_hit=data.get("cache_hit") is True,
+            consistency=Consistency(**consistency) if isinstance(consistency, dict) else None,
+        )
+        return cls(
+            question_id=text("question_id"),
+            question=text("question") or "",
+            reference=text("reference") or "",
+            answer=text("answer") or "",
+            result=result,
+            category=text("category"),
+            difficulty=text("difficulty"),
+            source=text("source") or "",
+            candidate_model=text("candidate_model"),
+            batch_id=text("batch_id"),
+            id=text("id") or "",
+            timestamp=text("timestamp") or "",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The flat JSON-ready dict written as one log line."""

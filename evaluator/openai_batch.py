@@ -3,17 +3,18 @@
 The flow is ``submit`` -> ``poll``/``wait`` -> ``ingest``:
 
 * **submit** writes one request line per item that is not yet graded in the log (``custom_id`` = the
-  item key of :mod:`evaluator.batch`, ``body`` = :meth:`OpenAIJudge.request_body`) to a JSONL request
+  item key of :mod:`evaluator.batch_io`, ``body`` = :meth:`OpenAIJudge.request_body`) to a JSONL request
   file, uploads it (Files API, purpose ``batch``), creates the batch and saves a small state file next to
   the output (``<output>.openai-batch.json``: batch and file ids, model, prompt version, the scrubbed items;
   no key, no URL).
 * **ingest**, once the batch has ended, downloads its output and error files and turns each line into an
-  :class:`EvaluationRecord` through the judge's own reply validation (:func:`judge.completion_grade`): an invalid reply
-  or a failed request becomes status error with its reason, never a score. Usage is priced at the Batch
+  :class:`EvaluationRecord` through the judge's own reply validation
+  (:func:`judge_prompt.completion_grade`): an invalid reply or a failed request becomes status error with
+  its reason, never a score. Usage is priced at the Batch
   API's half price. Records get deterministic ids, so ingesting twice adds nothing: a success has the id
   :func:`batch.record_id` gives it in the interactive batch engine (job id = the one ``batch`` derives from
   the output path, so both resume each other), an error one tied to the OpenAI batch that produced it (a
-  later batch may still grade the item). The results file is written with :func:`batch.write_results`.
+  later batch may still grade the item). The results file is written with :func:`batch_io.write_results`.
 
 Candidate answering is out of scope here: rows need answers.
 
@@ -38,10 +39,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import openai
 
-from .batch import BatchItem, BatchSummary, default_job_id, file_format, record_id, result_row, summarize, write_results
+from .batch import default_job_id, record_id
+from .batch_io import BatchItem, ResultRow, file_format, write_results
+from .batch_summary import BatchSummary, summarize
 from .errors import ConfigError, InputError, JudgeError
 from .files import write_atomic
-from .judge import OpenAIJudge, completion_grade
+from .judge import OpenAIJudge
+from .judge_prompt import completion_grade
 from .models import EvaluationRecord, GradeRequest, JudgeResult, utc_now
 from .openai_clients import describe_api_error
 from .pricing import reply_usage
@@ -158,8 +162,8 @@ def request_line(judge: OpenAIJudge, item: BatchItem) -> dict[str, Any]:
 
 def _graded(evaluator: Evaluator, job_id: str, key: str) -> bool:
     """True when item ``key`` of job ``job_id`` already has a successful grade in the log."""
-    rec = evaluator.log.get(record_id(job_id, key))
-    return rec is not None and rec.get("batch_id") == job_id and rec.get("status") == "ok"
+    record = evaluator.log.evaluation(record_id(job_id, key))
+    return record is not None and record.batch_id == job_id and record.ok
 
 
 def submit(
@@ -175,7 +179,7 @@ def submit(
 
     Args:
         evaluator: supplies the OpenAI judge (its request body and client), PII scrubbing and the log.
-        items: from :func:`batch.parse_batch`, every one with an answer.
+        items: from :func:`batch_io.parse_batch`, every one with an answer.
         output: the results file (``.jsonl``/``.csv``) that ``ingest`` writes; state and request files go beside it.
         job_id: the ``batch_id`` of the log records; default tied to ``output``, as in ``python -m evaluator batch``.
         name, input_name: the run's name and input file name, for its run record (:mod:`evaluator.runs`).
@@ -335,38 +339,36 @@ def ingest(evaluator: Evaluator, output: str | os.PathLike[str]) -> BatchSummary
         if file_id:
             lines.update(_download(judge, file_id))
     by_key = {item.key: item for item in job.items}
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, EvaluationRecord] = {}
     added = 0
     for key in job.submitted:
         item = by_key[key]
         result = _result(judge, job, lines.get(key), batch.status)
         # A success gets the id the batch engine's resume looks for; an error one tied to this OpenAI batch.
         rid = record_id(job.job_id, key) if result.ok else record_id(batch.id, key)
-        logged = evaluator.log.get(rid)
+        logged = evaluator.log.evaluation(rid)
         if logged is None:
-            record = EvaluationRecord(
+            request = GradeRequest(question=item.question, reference=item.reference, answer=item.answer or "")
+            logged = EvaluationRecord.build(
+                request,
+                result,
+                source="batch",
                 question_id=item.question_id,
-                question=item.question,
-                reference=item.reference,
-                answer=item.answer or "",
-                result=result,
                 category=item.category,
                 difficulty=item.difficulty,
-                source="batch",
                 batch_id=job.job_id,
                 id=rid,
             )
-            evaluator.record(record)
-            logged = record.to_dict()
+            evaluator.record(logged)
             added += 1
         records[key] = logged
     rows = []
     for item in job.items:
-        rec = records.get(item.key) or evaluator.log.get(record_id(job.job_id, item.key))
-        if rec is None:
+        record = records.get(item.key) or evaluator.log.evaluation(record_id(job.job_id, item.key))
+        if record is None:
             logger.warning("Item %s was graded before this batch but is no longer in the log", item.key)
             continue
-        rows.append(result_row(item, rec))
+        rows.append(ResultRow.of(item, record))
     write_results(rows, output)
     if added:
         log_run(evaluator, run_record(evaluator, job.job_id, "end", job.items, RunInfo(source="openai-batch")))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import openai
 
 from .compare import TIE_MARGIN
-from .judge import PROMPTS_DIR, JudgePrompt, reply_object
+from .judge_prompt import PROMPTS_DIR, JudgePrompt, reply_object
 from .models import Usage
 from .pricing import reply_usage
 

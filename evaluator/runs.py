@@ -32,7 +32,7 @@ from .errors import InputError, LogError, NotFoundError
 from .models import SCHEMA_VERSION, new_id, utc_now
 
 if TYPE_CHECKING:
-    from .batch import BatchItem
+    from .batch_io import BatchItem
     from .log import EvalLog
     from .service import Evaluator
 
@@ -359,7 +359,7 @@ def is_results_file(ref: str) -> bool:
 
 def results_file_run(path: str | Path) -> tuple[Run, list[dict[str, Any]]]:
     """A run read from a results file of ``batch``/``openai-batch ingest``: its summary and item records."""
-    from .batch import read_results
+    from .batch_io import read_results
 
     path = Path(path)
     rows = read_results(path)
@@ -367,9 +367,9 @@ def results_file_run(path: str | Path) -> tuple[Run, list[dict[str, Any]]]:
         raise InputError(f"{path} has no graded rows: is it a results file written by `python -m evaluator batch`?")
     records = [
         {
-            **row,
+            **row.to_dict(),
             "kind": "evaluation",
-            "id": row.get("evaluation_id"),
+            "id": row.evaluation_id,
             "batch_id": str(path),
         }
         for row in rows

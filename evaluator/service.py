@@ -208,15 +208,13 @@ class Evaluator:
         item, q_text, ref = self.resolve(question_id=question_id, question=question, reference=reference)
         request = GradeRequest(question=self.scrub(q_text), reference=self.scrub(ref), answer=self.scrub(text))
         result = self.judge.grade(request)
-        record = EvaluationRecord(
+        record = EvaluationRecord.build(
+            request,
+            result,
+            source=source,
             question_id=item.id if item else None,
-            question=request.question,
-            reference=request.reference,
-            answer=request.answer,
-            result=result,
             category=item.category if item else None,
             difficulty=item.difficulty if item else None,
-            source=source,
         )
         try:
             self.record(record)
@@ -246,8 +244,7 @@ class Evaluator:
         evaluation_id = check_text((evaluation_id or "").strip(), "evaluation id", limit=MAX_LABEL_CHARS)
         if not evaluation_id:
             raise InputError("Give the id of the evaluation this feedback is about.")
-        evaluation = self.log.get(evaluation_id)
-        if evaluation is None or evaluation.get("kind") != "evaluation":
+        if self.log.evaluation(evaluation_id) is None:
             raise NotFoundError(f"There is no evaluation with id {evaluation_id!r} in the log.")
         text = self.scrub(text)
         record = FeedbackRecord(
@@ -270,10 +267,9 @@ class Evaluator:
         out = []
         for fb in latest:
             # Look up only the evaluations shown, by id, instead of copying the whole log.
-            evaluation = self.log.get(fb.get("evaluation_id") or "") or {}
-            if evaluation.get("kind") != "evaluation":
-                evaluation = {}
-            out.append({**fb, **{key: evaluation.get(key) for key in ("question", "score", "verdict")}})
+            evaluation = self.log.evaluation(fb.get("evaluation_id") or "")
+            graded = {"question": evaluation.question, "score": evaluation.score, "verdict": evaluation.verdict}
+            out.append({**fb, **(graded if evaluation else dict.fromkeys(graded))})
         return out
 
     def question_history(self, question_id: str) -> dict[str, Any]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from .config import Settings
 from .dataset import Dataset, QAItem
-from .models import CRITERIA, VERDICTS, EvaluationRecord, FeedbackRecord, Grade
+from .models import CRITERIA, VERDICTS, EvaluationRecord, FeedbackRecord, Grade, ScoreTally
 
 ANY = "Any"  # the dropdown choice that means "no filter"
 DATASET_HEADERS = ["id", "category", "difficulty", "question"]
@@ -20,6 +20,9 @@ CHAT_HINT = (
     "or id above choose what comes next."
 )
 MAX_TABLE_ROWS = 500  # a browser table of a 10,000-row Hub dataset would only be slow
+
+if TYPE_CHECKING:
+    from .batch_io import ResultRow
 
 
 def _md(text: str | None) -> str:
@@ -231,30 +234,26 @@ def feedback_rows(recent: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
 
 
 # -- batch ----------------------------------------------------------------------------------------
-def batch_rows(rows: Iterable[Mapping[str, Any]]) -> list[list[Any]]:
+def batch_rows(rows: Iterable[ResultRow]) -> list[list[Any]]:
     """Rows of the batch results table (:data:`BATCH_HEADERS`), from batch result rows."""
-    out = []
-    for r in rows:
-        ok = r.get("status") == "ok"
-        out.append(
-            [
-                r.get("line"),
-                r.get("question_id") or "",
-                r.get("status"),
-                r.get("score") if ok else None,
-                r.get("verdict") or "",
-                _short(r.get("answer"), 80),
-                _short(r.get("feedback") if ok else r.get("error"), 120),
-            ]
-        )
-    return out
+    return [
+        [
+            r.line,
+            r.question_id or "",
+            r.status,
+            r.score if r.ok else None,
+            r.verdict or "",
+            _short(r.answer, 80),
+            _short(r.feedback if r.ok else r.error, 120),
+        ]
+        for r in rows
+    ]
 
 
-def batch_progress(done: int, total: int, rows: Sequence[Mapping[str, Any]]) -> str:
+def batch_progress(done: int, total: int, rows: Sequence[ResultRow]) -> str:
     """The running line under the batch table while items arrive."""
-    ok = [float(r["score"]) for r in rows if r.get("status") == "ok" and r.get("score") is not None]
-    mean = f", mean score so far {sum(ok) / len(ok):.2f}" if ok else ""
-    return f"Graded {done} of {total}{mean}…"
+    mean = ScoreTally.of(r.score for r in rows if r.ok and r.score is not None).mean(2)
+    return f"Graded {done} of {total}" + (f", mean score so far {mean:.2f}" if mean is not None else "") + "…"
 
 
 def batch_summary_markdown(summary_text: str, errors: Sequence[str]) -> str:

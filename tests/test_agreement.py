@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from evaluator import cli
 from evaluator.agreement import HumanGrades, measure_agreement, parse_human_file
-from evaluator.batch import BatchItem
+from evaluator.batch_io import BatchItem, ResultRow
 from evaluator.config import Settings
 from evaluator.service import Evaluator
 from evaluator.testing.openai_server import FakeOpenAIServer
@@ -18,10 +19,12 @@ from evaluator.testing.openai_server import FakeOpenAIServer
 KEY = "test-agreement-key-0123456789"
 
 
-def graded(scores: dict[str, float], questions: int = 6) -> list[dict]:
+def graded(scores: dict[str, float], questions: int = 6) -> list[ResultRow]:
     """Result rows (as run_batch returns them) for keys ``k0..``, spread over ``questions`` questions."""
     return [
-        {"key": key, "status": "ok", "score": s, "question": f"q{i % questions}", "judge_backend": "offline"}
+        ResultRow.from_dict(
+            {"key": key, "status": "ok", "score": s, "question": f"q{i % questions}", "judge_backend": "offline"}
+        )
         for i, (key, s) in enumerate(scores.items())
     ]
 
@@ -60,7 +63,7 @@ def test_intervals_contain_the_estimate_and_narrow_with_more_questions() -> None
 
 def test_failed_items_are_left_out_and_counted() -> None:
     rows = graded({"k0": 9.0, "k1": 1.0, "k2": 8.0})
-    rows[2] = {**rows[2], "status": "error", "score": None}
+    rows[2] = replace(rows[2], status="error", score=None)
     report = measure_agreement(rows, human([10.0, 0.0, 10.0]))
     assert report.n == 2 and report.failed == 1 and report.resampled == "answers"
     assert "1 not graded" in report.text()

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from evaluator import cli
-from evaluator.batch import dataset_items, parse_batch, read_results, record_id, run_batch, write_results
+from evaluator.batch import record_id, run_batch
+from evaluator.batch_io import dataset_items, parse_batch, read_results, write_results
 from evaluator.candidate import LocalCandidate, OpenAICandidate, build_candidate, smollm2_dir
 from evaluator.config import Settings
 from evaluator.errors import InputError
@@ -110,8 +111,8 @@ def test_malformed_rows_are_reported_by_line_and_valid_rows_still_run(
 
     summary = run_batch(evaluator, parsed.items, concurrency=2)
     assert summary.n == 3 and summary.ok == 3 and summary.failed == 0
-    assert [row["key"] for row in summary.rows] == [item.key for item in parsed.items]
-    assert summary.rows[2]["key"] == "dup"
+    assert [row.key for row in summary.rows] == [item.key for item in parsed.items]
+    assert summary.rows[2].key == "dup"
 
 
 def test_csv_rows_are_numbered_by_file_line(settings: Settings) -> None:
@@ -180,13 +181,13 @@ def test_persistent_failure_is_recorded_as_error_then_retried_by_a_resume(
 
     assert summary.failed == 1 and summary.ok == 0
     [row] = read_results(output)
-    assert row["status"] == "error" and "500" in row["error"] and row["score"] is None
+    assert row.status == "error" and "500" in row.error and row.score is None
     # The error is logged too, never dropped.
     assert [r["status"] for r in evaluator.log.records("evaluation")] == ["error"]
 
     again = run_batch(evaluator, parsed.items, output=output, retries=2, backoff=0.01)
     assert again.ok == 1 and again.failed == 0 and again.skipped == 0
-    assert [r["status"] for r in read_results(output)] == ["ok"]
+    assert [r.status for r in read_results(output)] == ["ok"]
 
 
 # -- resume -----------------------------------------------------------------------------------------
@@ -219,7 +220,7 @@ def test_job_killed_half_way_resumes_without_regrading(
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=10)
-    done_before = {r["key"]: r for r in read_results(output)}
+    done_before = {r.key: r for r in read_results(output)}
     assert 8 <= len(done_before) < 40
 
     slow_server.reset()
@@ -230,9 +231,9 @@ def test_job_killed_half_way_resumes_without_regrading(
     regraded = {r["messages"][-1]["content"] for r in graded_requests(slow_server)}
     assert len(graded_requests(slow_server)) == 40 - len(done_before)
     for row in done_before.values():
-        assert not any(row["answer"] in content for content in regraded)
+        assert not any(row.answer in content for content in regraded)
     rows = read_results(output)
-    assert sorted(r["key"] for r in rows) == sorted(item.key for item in parsed.items)  # each once, none missing
+    assert sorted(r.key for r in rows) == sorted(item.key for item in parsed.items)  # each once, none missing
     ok_ids = Counter(r["id"] for r in evaluator.log.records("evaluation") if r["status"] == "ok")
     assert len(ok_ids) == 40 and set(ok_ids.values()) == {1}  # the log holds every item exactly once
 
@@ -251,7 +252,7 @@ def test_resume_from_the_log_alone_rebuilds_the_output(
 
     assert openai_server.requests == []
     assert again.skipped == 6 and again.ok == 6
-    assert [r["evaluation_id"] for r in read_results(output)] == [r["evaluation_id"] for r in first.rows]
+    assert [r.evaluation_id for r in read_results(output)] == [r.evaluation_id for r in first.rows]
     assert again.mean_score == first.mean_score
 
 
@@ -275,8 +276,8 @@ def test_candidate_answers_rows_without_an_answer_then_the_judge_grades(
     assert len(graded_requests(openai_server)) == 4
     assert summary.ok == 4 and summary.candidate_tokens > 0
     for row in summary.rows:
-        assert row["answer"].startswith("In short:")  # the fake server's candidate reply, graded
-        assert row["candidate_model"] == "candidate-model" and row["status"] == "ok"
+        assert row.answer.startswith("In short:")  # the fake server's candidate reply, graded
+        assert row.candidate_model == "candidate-model" and row.status == "ok"
     assert {r["candidate_model"] for r in evaluator.log.records("evaluation")} == {"candidate-model"}
 
 
@@ -296,7 +297,7 @@ def test_a_failing_candidate_is_recorded_as_an_error_not_dropped(
     summary = run_batch(evaluator, parsed.items, candidate=candidate, retries=1, backoff=0.01)
 
     [row] = summary.rows
-    assert row["status"] == "error" and row["error"].startswith("candidate model:") and "503" in row["error"]
+    assert row.status == "error" and row.error.startswith("candidate model:") and "503" in row.error
     assert graded_requests(openai_server) == []  # nothing to grade, nothing invented
     assert [r["status"] for r in evaluator.log.records("evaluation")] == ["error"]
 
@@ -317,8 +318,8 @@ def test_a_candidate_reply_with_nonsense_usage_is_still_graded(
     summary = run_batch(evaluator, parsed.items, candidate=candidate, retries=0)
 
     [row] = summary.rows
-    assert row["status"] == "ok" and row["candidate_tokens"] == 0
-    assert row["answer"] == "The middle value of the sorted data."
+    assert row.status == "ok" and row.candidate_tokens == 0
+    assert row.answer == "The middle value of the sorted data."
 
 
 def test_rows_without_answers_need_a_candidate(settings: Settings) -> None:
@@ -341,8 +342,8 @@ def test_offline_judge_grades_in_chunks(settings: Settings, tmp_path: Path) -> N
 
     summary = run_batch(evaluator, parsed.items, output=tmp_path / "out.jsonl")
 
-    assert summary.ok == 5 and {r["judge_backend"] for r in summary.rows} == {"offline"}
-    scores = [r["score"] for r in summary.rows]
+    assert summary.ok == 5 and {r.judge_backend for r in summary.rows} == {"offline"}
+    scores = [r.score for r in summary.rows]
     assert min(scores[:3]) > max(scores[3:])  # the reference itself beats an unrelated answer
 
 
@@ -374,7 +375,7 @@ def test_write_results_round_trips_csv_and_jsonl(
         assert read_results(path) == summary.rows
     with (tmp_path / "r.csv").open(newline="", encoding="utf-8") as fh:
         first = next(csv.DictReader(fh))
-    assert json.loads(first["criteria"]) == summary.rows[0]["criteria"]
+    assert json.loads(first["criteria"]) == summary.rows[0].criteria
     with pytest.raises(InputError, match="Unsupported"):
         write_results(summary.rows, tmp_path / "r.xlsx")
 
@@ -469,8 +470,8 @@ def test_a_judge_that_never_answers_fails_the_rest_of_the_batch_fast_and_a_rerun
     assert summary.n == 12 and summary.failed == 12 and summary.ok == 0  # every item recorded, none dropped
     assert openai_server.served < 12 * 3 // 2  # most items were not sent at all
     rows = read_results(output)
-    assert all(r["status"] == "error" for r in rows)
-    assert sum("not attempted" in r["error"] for r in rows) >= 6 and "500" in rows[-1]["error"]
+    assert all(r.status == "error" for r in rows)
+    assert sum("not attempted" in r.error for r in rows) >= 6 and "500" in rows[-1].error
 
     openai_server.reset()  # the judge is fixed: the same job grades what failed
     again = run_batch(evaluator, parsed.items, concurrency=2, output=output, retries=2, backoff=0.01)
@@ -527,11 +528,11 @@ def test_csv_results_never_hold_a_live_spreadsheet_formula_and_read_back_exact(
     assert [r["answer"] for r in exact] == answers and [r["key"] for r in exact] == [r["id"] for r in rows]
     back = read_results(out_csv)
     for name in ("key", "question", "reference", "answer"):
-        assert [r[name] for r in back] == [r[name] for r in exact]
+        assert [getattr(r, name) for r in back] == [r[name] for r in exact]
     served = openai_server.served
     assert cli.main(["batch", str(source), "-o", str(out_csv), "-q"]) == 0  # resumes: nothing graded twice
     assert openai_server.served == served
-    assert [r["answer"] for r in read_results(out_csv)] == answers
+    assert [r.answer for r in read_results(out_csv)] == answers
 
 
 def test_a_row_with_a_lone_surrogate_is_that_rows_error_and_resume_still_works(
@@ -565,7 +566,7 @@ def test_a_row_with_a_lone_surrogate_is_that_rows_error_and_resume_still_works(
         assert "line 4: The question holds an invalid character at position 5" in err
         assert "Traceback" not in err
         rows = read_results(output)
-        assert [r["line"] for r in rows] == [1, 5] and all(r["status"] == "ok" for r in rows)
+        assert [r.line for r in rows] == [1, 5] and all(r.status == "ok" for r in rows)
     assert len(graded_requests(openai_server)) == 2  # the resume graded nothing again
     assert len(Evaluator(settings).log.records("evaluation")) == 2
 
@@ -604,5 +605,5 @@ def test_a_csv_results_row_over_the_csv_field_limit_does_not_stop_a_resume(
 
     assert first.ok == 2 and again.ok == 2 and again.skipped == 2  # the long row came back from the log
     assert len(graded_requests(openai_server)) == 2
-    assert [r["evaluation_id"] for r in again.rows] == [r["evaluation_id"] for r in first.rows]
-    assert [r["key"] for r in read_results(output)] == [first.rows[1]["key"]]  # the readable row
+    assert [r.evaluation_id for r in again.rows] == [r.evaluation_id for r in first.rows]
+    assert [r.key for r in read_results(output)] == [first.rows[1].key]  # the readable row

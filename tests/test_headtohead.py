@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from evaluator import cli
-from evaluator.batch import dataset_items
+from evaluator.batch_io import dataset_items
 from evaluator.candidate import OpenAICandidate
 from evaluator.config import Settings
 from evaluator.dataset import load_dataset

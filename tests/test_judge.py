@@ -18,7 +18,8 @@ import pytest
 from evaluator.backends import build_judge
 from evaluator.cache import GradeCache, cache_key
 from evaluator.config import Settings
-from evaluator.judge import JudgePrompt, OpenAIJudge, parse_grade
+from evaluator.judge import OpenAIJudge
+from evaluator.judge_prompt import JudgePrompt, parse_grade
 from evaluator.models import CRITERIA, VERDICTS, GradeRequest
 from evaluator.pricing import cost_usd, price_of
 from evaluator.testing.openai_server import FakeOpenAIServer, error_body

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluator.batch import BatchItem
+from evaluator.batch_io import BatchItem
 from evaluator.config import Settings, load_settings
 from evaluator.errors import InputError, RateLimitedError
 from evaluator.jobs import BatchSlots, batch_job_id, stream_batch

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from evaluator import views
-from evaluator.batch import RESULT_FIELDS, parse_batch, run_batch
+from evaluator.batch import run_batch
+from evaluator.batch_io import RESULT_FIELDS, parse_batch
 from evaluator.config import Settings
 from evaluator.dataset import load_dataset
 from evaluator.models import GradeRequest, JudgeResult
@@ -126,7 +127,7 @@ def test_a_batch_records_an_answer_it_cannot_read_once_without_retrying(settings
     summary = run_batch(evaluator, parse_batch(source, evaluator=evaluator).items, output=tmp_path / "out.jsonl")
     assert CountingJudge.regrades == 0  # no retry of an answer that no retry can grade
     assert summary.failed == 4 and summary.ok == 1  # and no "judge is down" breaker for the English one
-    assert {r["error"] for r in summary.rows if r["status"] == "error"} == {NOT_ENGLISH}
+    assert {r.error for r in summary.rows if r.status == "error"} == {NOT_ENGLISH}
 
 
 def test_confidence_and_caveat_are_shown_beside_the_score_in_every_output(settings: Settings) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from evaluator import cli
-from evaluator.batch import parse_batch, read_results, record_id
+from evaluator.batch import record_id
+from evaluator.batch_io import parse_batch, read_results
 from evaluator.config import Settings
 from evaluator.errors import InputError, JudgeError
 from evaluator.models import GradeRequest
@@ -82,8 +83,8 @@ def test_round_trip_logs_every_item_once_at_half_price(settings: Settings, tmp_p
             assert rec["cost_usd"] == pytest.approx(full / 2)
             assert rec["judge_backend"] == "openai" and rec["source"] == "batch"
         rows = read_results(out)
-        assert [r["key"] for r in rows] == ["a0", "a1", "a2", "f1"]
-        assert {r["evaluation_id"] for r in rows} == {r["id"] for r in records}
+        assert [r.key for r in rows] == ["a0", "a1", "a2", "f1"]
+        assert {r.evaluation_id for r in rows} == {r["id"] for r in records}
         assert summary.cost_usd == pytest.approx(sum(r["cost_usd"] for r in records))
 
         first_results = out.read_text(encoding="utf-8")
@@ -110,7 +111,7 @@ def test_resubmit_skips_graded_items_and_waits_for_the_pending_batch(settings: S
         assert [json.loads(x)["custom_id"] for x in requests_path(out).read_text().splitlines()] == ["a2"]
         summary = ingest(evaluator, out)
         assert (summary.n, summary.ok, summary.skipped) == (3, 3, 2)
-        assert [r["key"] for r in read_results(out)] == ["a0", "a1", "a2"]
+        assert [r.key for r in read_results(out)] == ["a0", "a1", "a2"]
         assert len(batch_records(evaluator, second.job_id)) == 3
         assert submit(evaluator, items, out) is None
 
@@ -128,12 +129,12 @@ def test_bad_replies_and_failed_requests_become_error_records(settings: Settings
 
         assert job is not None and (summary.ok, summary.failed) == (1, 2)
         bad_reply, bad_request, good = read_results(out)
-        assert bad_reply["status"] == "error" and bad_reply["score"] is None and bad_reply["verdict"] is None
-        assert "not a valid grade" in bad_reply["error"] and "not JSON" in bad_reply["error"]
-        assert bad_reply["prompt_tokens"] > 0 and bad_reply["cost_usd"] > 0  # the reply was paid for
-        assert bad_request["status"] == "error" and bad_request["score"] is None
-        assert "400" in bad_request["error"] and "too long" in bad_request["error"]
-        assert good["status"] == "ok" and good["score"] is not None
+        assert bad_reply.status == "error" and bad_reply.score is None and bad_reply.verdict is None
+        assert "not a valid grade" in bad_reply.error and "not JSON" in bad_reply.error
+        assert bad_reply.prompt_tokens > 0 and bad_reply.cost_usd > 0  # the reply was paid for
+        assert bad_request.status == "error" and bad_request.score is None
+        assert "400" in bad_request.error and "too long" in bad_request.error
+        assert good.status == "ok" and good.score is not None
         assert len(batch_records(evaluator, job.job_id)) == 3
 
         # Ingesting again adds nothing; submitting again retries only the two failed items.
@@ -157,7 +158,7 @@ def test_expired_and_failed_batches(settings: Settings, tmp_path: Path) -> None:
         server.expire(job.batch_id)
         summary = ingest(evaluator, out)
         assert (summary.ok, summary.failed) == (0, 2)
-        assert all("expired" in r["error"] for r in read_results(out))
+        assert all("expired" in r.error for r in read_results(out))
 
         server.batch_fail_reason = "Enqueued token limit reached for gpt-4o-mini."
         failed = submit(evaluator, items, out)
@@ -193,7 +194,7 @@ def test_cli_submit_status_ingest_wait(
         assert cli.main(["openai-batch", "ingest", str(out), "--wait", "--poll-interval", "0.01"]) == 0
         captured = capsys.readouterr()
         assert "2 items, 2 ok, 0 failed" in captured.out and "completed, 2 of 2" in captured.err
-        assert [r["status"] for r in read_results(out)] == ["ok", "ok"]
+        assert [r.status for r in read_results(out)] == ["ok", "ok"]
 
         assert cli.main(["openai-batch", "status", str(tmp_path / "other.jsonl")]) == 2
         assert "No OpenAI batch job for" in capsys.readouterr().err

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from evaluator import cli
-from evaluator.batch import parse_batch, run_batch
+from evaluator.batch import run_batch
+from evaluator.batch_io import parse_batch
 from evaluator.compare import MismatchError, compare
 from evaluator.config import Settings
 from evaluator.intervals import bootstrap_mean

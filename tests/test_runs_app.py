@@ -13,7 +13,8 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from evaluator.batch import dataset_items, parse_batch, run_batch
+from evaluator.batch import run_batch
+from evaluator.batch_io import dataset_items, parse_batch
 from evaluator.candidate import OpenAICandidate
 from evaluator.config import Settings
 from evaluator.headtohead import run_head_to_head

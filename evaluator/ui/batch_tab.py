@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from .. import views
-from ..batch import dataset_items, parse_batch, write_results
+from ..batch_io import dataset_items, parse_batch, write_results
 from ..candidate import Candidate, build_candidate
 from ..dataset import Dataset
 from ..errors import InputError
