@@ -41,6 +41,12 @@ def _print_evaluation(record: EvaluationRecord) -> None:
     print(f"Tokens: {r.usage.total_tokens}  Cost: {cost}  Cache hit: {r.cache_hit}  Evaluation id: {record.id}")
 
 
+def _say(line: str, quiet: bool) -> None:
+    """A progress line on stderr (stdout keeps the results), unless ``--quiet``."""
+    if not quiet:
+        print(line, file=sys.stderr, flush=True)
+
+
 def cmd_evaluate(evaluator: Evaluator, args: argparse.Namespace) -> int:
     """Grade one answer and print the grade."""
     evaluator.log.ensure_writable()  # a grade whose record cannot be kept is not worth the judge call
@@ -72,7 +78,7 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .batch import parse_batch, run_batch
-    from .candidate import build_candidate
+    from .candidate import build_candidate, load_candidate
     from .runs import RunInfo
 
     if args.fail_under is not None and not 0 <= args.fail_under <= 10:
@@ -88,6 +94,8 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
     for message in parsed.errors:
         print(f"{args.input}: {message}", file=sys.stderr)
     try:
+        # A local model loads before the bar starts: the bar's rate and time left then count the items only.
+        load_candidate(candidate, answers=parsed.needs_candidate, announce=lambda line: _say(line, args.quiet))
         with tqdm(total=len(parsed.items), unit="item", desc="batch", file=sys.stderr, disable=args.quiet) as bar:
 
             def progress(done: int, total: int, row: dict) -> None:
@@ -120,7 +128,7 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
 def _head_to_head(evaluator: Evaluator, args: argparse.Namespace, models: list[str]) -> int:
     """``batch --candidate-model A --candidate-model B ...``: each model answers, then a pairwise judgement."""
     from .batch import parse_batch
-    from .candidate import build_candidate
+    from .candidate import build_candidate, load_candidate
     from .headtohead import model_output, run_head_to_head
 
     candidates = [c for c in (build_candidate(evaluator.settings, m) for m in models) if c is not None]
@@ -128,6 +136,8 @@ def _head_to_head(evaluator: Evaluator, args: argparse.Namespace, models: list[s
         parsed = parse_batch(Path(args.input), evaluator=evaluator, candidate=True)
         for message in parsed.errors:
             print(f"{args.input}: {message}", file=sys.stderr)
+        for candidate in candidates:
+            load_candidate(candidate, answers=bool(parsed.items), announce=lambda line: _say(line, args.quiet))
         report = run_head_to_head(
             evaluator,
             parsed.items,

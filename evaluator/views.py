@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 from .config import Settings
 from .dataset import Dataset, QAItem
 from .models import CRITERIA, VERDICTS, EvaluationRecord, FeedbackRecord, Grade
+from .text import plural
 
 ANY = "Any"  # the dropdown choice that means "no filter"
 DATASET_HEADERS = ["id", "category", "difficulty", "question"]
@@ -250,11 +251,48 @@ def batch_rows(rows: Iterable[Mapping[str, Any]]) -> list[list[Any]]:
     return out
 
 
-def batch_progress(done: int, total: int, rows: Sequence[Mapping[str, Any]]) -> str:
-    """The running line under the batch table while items arrive."""
+def _rate(rate: float) -> str:
+    return f"{rate:.2f}" if rate < 1 else f"{rate:.1f}" if rate < 10 else f"{rate:.0f}"
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` rounded for a person: ``8 s``, ``3 min``, ``1 h 05 min``."""
+    seconds = max(0, round(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def batch_eta(done: int, total: int, rate: float | None) -> str:
+    """``1.5 items/s, about 20 s left`` from the rate of the items finished so far ("" before the first)."""
+    if not rate:
+        return ""
+    return f"{_rate(rate)} items/s, about {duration(max(total - done, 0) / rate)} left"
+
+
+def batch_stage(done: int, total: int, *, loading: str = "", rate: float | None = None) -> str:
+    """The progress bar's label: the loading candidate model, then ``Grading`` with the rate and time left."""
+    if loading:
+        return loading
+    eta = batch_eta(done, total, rate)
+    return f"Grading · {eta}" if eta else "Grading"
+
+
+def batch_progress(
+    done: int, total: int, rows: Sequence[Mapping[str, Any]], *, loading: str = "", rate: float | None = None
+) -> str:
+    """The running line under the batch table: the loading stage, then items graded, mean score, rate, time left.
+
+    ``loading`` is the stage message while a candidate model loads (no item has started); ``rate`` is items per
+    second once one has finished (both from ``jobs.BatchProgress``).
+    """
+    if loading:
+        return f"{loading} The {plural(total, 'item')} start once it is loaded (the first batch only)."
     ok = [float(r["score"]) for r in rows if r.get("status") == "ok" and r.get("score") is not None]
     mean = f", mean score so far {sum(ok) / len(ok):.2f}" if ok else ""
-    return f"Graded {done} of {total}{mean}…"
+    eta = batch_eta(done, total, rate)
+    return f"Graded {done} of {total}{mean}{f' · {eta}' if eta else ''}…"
 
 
 def batch_summary_markdown(summary_text: str, errors: Sequence[str]) -> str:
