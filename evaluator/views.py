@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
@@ -14,7 +15,7 @@ from .text import plural
 ANY = "Any"  # the dropdown choice that means "no filter"
 DATASET_HEADERS = ["id", "category", "difficulty", "question"]
 FEEDBACK_HEADERS = ["time (UTC)", "evaluation", "grade", "agree", "rating", "sentiment", "comment", "question"]
-BATCH_HEADERS = ["line", "question_id", "status", "score", "verdict", "answer", "feedback / error"]
+BATCH_HEADERS = ["line", "question_id", "status", "score", "verdict", "answer", "reason · missed points / error"]
 AGREE_CHOICES = ["Agree", "Disagree", "No opinion"]
 CHAT_HINT = (
     "The grade appears in the chat, then the next question. **Next question** skips; the category, difficulty "
@@ -232,6 +233,32 @@ def feedback_rows(recent: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
 
 
 # -- batch ----------------------------------------------------------------------------------------
+# Opening sentences a judge writes for every answer alike (the offline judge's similarity figures, and its
+# pointer to the missed points): the table's reason column skips them to show what differs per item.
+_GENERIC_SENTENCES = ("Meaning agreement with the reference", "Offline similarity estimate", "Not found in the answer:")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
+
+
+def _points(value: Any) -> list[str]:
+    """A row's ``missed_points`` as a list of strings (a results file may hold anything there)."""
+    return [str(p) for p in value if str(p).strip()] if isinstance(value, list) else []
+
+
+def feedback_gist(row: Mapping[str, Any]) -> str:
+    """What sets one result apart, in a line: the judge's reason (its first specific sentence) and the missed points.
+
+    A failed item shows its error. The judge's sentences that every answer gets (see ``_GENERIC_SENTENCES``) are
+    left out; the full feedback is in :func:`batch_row_markdown`.
+    """
+    if row.get("status") != "ok":
+        return " ".join(str(row.get("error") or "failed, no reason given").split())
+    sentences = _SENTENCE_END.split(" ".join(str(row.get("feedback") or "").split()))
+    reason = next((s for s in sentences if s and not s.startswith(_GENERIC_SENTENCES)), "")
+    missed = _points(row.get("missed_points"))
+    parts = [reason, f"Missed: {'; '.join(missed)}" if missed else ""]
+    return " ".join(p for p in parts if p) or "No missed points."
+
+
 def batch_rows(rows: Iterable[Mapping[str, Any]]) -> list[list[Any]]:
     """Rows of the batch results table (:data:`BATCH_HEADERS`), from batch result rows."""
     out = []
@@ -245,10 +272,48 @@ def batch_rows(rows: Iterable[Mapping[str, Any]]) -> list[list[Any]]:
                 r.get("score") if ok else None,
                 r.get("verdict") or "",
                 _short(r.get("answer"), 80),
-                _short(r.get("feedback") if ok else r.get("error"), 120),
+                _short(feedback_gist(r), 200),
             ]
         )
     return out
+
+
+def batch_row_markdown(row: Mapping[str, Any]) -> str:
+    """One batch result row in full (the table's row opened): question, answers, grade, feedback, cost, ids."""
+    where = " · ".join(_md(str(v)) for v in (row.get("question_id"), row.get("category")) if v)
+    lines = [f"### Line {row.get('line')}" + (f" · {where}" if where else ""), ""]
+    if row.get("status") == "ok" and row.get("score") is not None:
+        confidence = row.get("confidence")
+        note = f" · confidence {float(confidence):.0%}" if isinstance(confidence, int | float) else ""
+        lines.append(f"**{float(row['score']):.1f}/10 — {_md(row.get('verdict'))}**{note}")
+        criteria = row.get("criteria") if isinstance(row.get("criteria"), Mapping) else {}
+        shown = " · ".join(f"{name} **{criteria[name]}**/5" for name in CRITERIA if name in criteria)
+        if shown:
+            lines += ["", shown]
+    else:
+        lines.append(f"**Not graded:** {_md(row.get('error') or 'no reason given')}")
+    lines += [
+        "",
+        f"**Question:** {row.get('question') or ''}",
+        "",
+        f"**Reference answer:** {row.get('reference') or ''}",
+    ]
+    by = f" (by `{_md(row.get('candidate_model'))}`)" if row.get("candidate_model") else ""
+    lines += ["", f"**Answer{by}:** {row.get('answer') or ''}"]
+    if row.get("feedback"):
+        lines += ["", f"**Feedback:** {row['feedback']}"]
+    missed = _points(row.get("missed_points"))
+    if missed:
+        lines += ["", "**Missed points:**", *[f"- {_md(p)}" for p in missed]]
+    if row.get("caveat"):
+        lines += ["", f"<sub>{_md(row['caveat'])}</sub>"]
+    tokens = f" · {row['tokens']} tokens" if row.get("tokens") else ""
+    cost = f" · ${float(row['cost_usd']):.6f}" if row.get("cost_usd") else ""
+    latency = f" · {float(row['latency_ms']):.0f} ms" if isinstance(row.get("latency_ms"), int | float) else ""
+    judge = f"{_md(row.get('judge_backend'))} `{_md(row.get('judge_model'))}`"
+    ids = f"evaluation id `{row.get('evaluation_id')}` · run `{row.get('batch_id')}`"
+    lines += ["", f"<sub>Judge: {judge}{tokens}{cost}{latency} · {ids}</sub>"]
+    return "\n".join(lines)
 
 
 def _rate(rate: float) -> str:
