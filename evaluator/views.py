@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .config import Settings
-from .dataset import Dataset, QAItem
+from .dataset import UNCATEGORISED, Dataset, QAItem
 from .models import CRITERIA, VERDICTS, EvaluationRecord, FeedbackRecord, Grade
 from .text import plural
 
@@ -395,8 +395,8 @@ def _usd(amount: float) -> str:
 
 
 def _category(name: str) -> str:
-    """A category of the aggregate as shown ("none" there is a free-form question's)."""
-    return "(no category)" if name == "none" else name
+    """A category of the aggregate as shown ("none" there is the category of a question without one)."""
+    return UNCATEGORISED if name == "none" else name
 
 
 def _frame(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Any:
@@ -482,7 +482,7 @@ def days_frame(data: Mapping[str, Any]) -> Any:
 
 
 def category_frame(data: Mapping[str, Any]) -> Any:
-    """Per-category mean score and graded ``evaluations`` (free-form questions under "(no category)")."""
+    """Per-category mean score and graded ``evaluations`` (questions without one under :data:`UNCATEGORISED`)."""
     rows = [(_category(name), c["mean_score"], c["count"]) for name, c in data["categories"].items()]
     return _frame(["category", "mean score", "evaluations"], rows)
 

@@ -120,7 +120,7 @@ def test_plots_show_distribution_days_categories_agreement_sentiment_and_judges(
     assert _rows(views.category_frame(data)) == [
         ["Machine Learning", 2.0, 1],
         ["Statistics", 7.25, 2],
-        ["(no category)", 7.0, 1],
+        ["Uncategorised", 7.0, 1],
     ]
     # 4 rated: e1 agreed once and disagreed once, e2 agreed, e3 disagreed; e5's feedback has no opinion.
     assert _rows(views.agreement_frame(data)) == [
@@ -190,6 +190,6 @@ def test_cli_stats_prints_the_dashboard(
     assert "Mean score: 5.88/10" in text
     assert "Judge/human agreement: 50% (2 of 4 rated); correct 50% of 2, partially correct 100% of 1" in text
     assert "Sentiment: negative 40% (2), neutral 20% (1), positive 40% (2)" in text
-    assert "Per category: Machine Learning 2.00 (n=1), Statistics 7.25 (n=2), (no category) 7.00 (n=1)" in text
+    assert "Per category: Machine Learning 2.00 (n=1), Statistics 7.25 (n=2), Uncategorised 7.00 (n=1)" in text
     assert "Per day: 2025-03-01 7.25 (n=2), 2025-03-02 4.50 (n=2)" in text
     assert "Cost: $0.000130, $0.000026 per evaluation" in text
