@@ -198,6 +198,63 @@ def _timestamp(rec: dict[str, Any]) -> str:
     return ts if isinstance(ts, str) else ""
 
 
+def _figures(s: _Stats, records: int, damaged: int) -> dict[str, Any]:
+    """The dashboard figures of ``s``, the running totals over ``records`` records."""
+    n_sentiment = sum(s.sentiment.values())
+    return {
+        "records": records,
+        "evaluations": s.evaluations,
+        "feedback": s.feedback,
+        "ok": s.ok,
+        "errors": s.errors,
+        "damaged_lines": damaged,
+        "mean_score": _mean(s.score_sum, s.ok),
+        "score_histogram": list(s.histogram),  # index i counts scores in [i, i+1); index 10 counts 10
+        "verdicts": {v: s.verdicts.get(v, 0) for v in VERDICTS},
+        "categories": {
+            k: {"count": int(n), "mean_score": _mean(t, int(n))} for k, (n, t) in _by_name(s.categories, "none")
+        },
+        "scores_by_day": [
+            {"date": d, "count": int(n), "mean_score": _mean(t, int(n))} for d, (n, t) in _by_name(s.days, "unknown")
+        ],
+        "backends": dict(_by_name(s.backends, "unknown")),
+        "judges": [
+            {"backend": b, "model": m, "evaluations": int(n), "tokens": int(t), "cost_usd": round(c, 6)}
+            for (b, m), (n, t, c) in sorted(s.judges.items(), key=lambda kv: -kv[1][0])
+        ],
+        "tokens": {
+            "prompt": s.prompt_tokens,
+            "completion": s.completion_tokens,
+            "total": s.prompt_tokens + s.completion_tokens,
+        },
+        "cost_usd": round(s.cost_usd, 6),
+        "cache_hits": s.cache_hits,
+        "agreement": {
+            "rated": s.rated,
+            "agree": s.agreed,
+            "rate": _mean(s.agreed, s.rated),
+            "by_verdict": {v: {"rated": n, "agree": a, "rate": _mean(a, n)} for v, (n, a) in s.agreement.items()},
+        },
+        "ratings": {"count": s.rating_n, "mean": _mean(s.rating_sum, s.rating_n)},
+        "sentiment": {
+            "counts": dict(s.sentiment),
+            "share": {k: _mean(n, n_sentiment) for k, n in s.sentiment.items()},
+        },
+    }
+
+
+def aggregate_records(records: Iterable[dict[str, Any]], *, damaged: int = 0) -> dict[str, Any]:
+    """:meth:`EvalLog.aggregate`'s figures over ``records`` only (e.g. the part of the log a filter keeps).
+
+    Feedback counts towards agreement when the evaluation it rates is among ``records``.
+    """
+    recs = list(records)
+    stats = _Stats({r["id"]: r for r in recs if isinstance(r.get("id"), str)})
+    for rec in recs:
+        stats.add(rec)
+    return _figures(stats, len(recs), damaged)
+
+
 class EvalLog:
     """Append-only JSONL log of evaluation and feedback records, merged from every log file of this deployment.
 
@@ -515,49 +572,7 @@ class EvalLog:
         return copy.deepcopy(result)
 
     def _build_aggregate(self) -> dict[str, Any]:
-        s = self._stats
-        n_sentiment = sum(s.sentiment.values())
-        return {
-            "records": len(self._records),
-            "evaluations": s.evaluations,
-            "feedback": s.feedback,
-            "ok": s.ok,
-            "errors": s.errors,
-            "damaged_lines": self._damaged(),
-            "mean_score": _mean(s.score_sum, s.ok),
-            "score_histogram": list(s.histogram),  # index i counts scores in [i, i+1); index 10 counts 10
-            "verdicts": {v: s.verdicts.get(v, 0) for v in VERDICTS},
-            "categories": {
-                k: {"count": int(n), "mean_score": _mean(t, int(n))} for k, (n, t) in _by_name(s.categories, "none")
-            },
-            "scores_by_day": [
-                {"date": d, "count": int(n), "mean_score": _mean(t, int(n))}
-                for d, (n, t) in _by_name(s.days, "unknown")
-            ],
-            "backends": dict(_by_name(s.backends, "unknown")),
-            "judges": [
-                {"backend": b, "model": m, "evaluations": int(n), "tokens": int(t), "cost_usd": round(c, 6)}
-                for (b, m), (n, t, c) in sorted(s.judges.items(), key=lambda kv: -kv[1][0])
-            ],
-            "tokens": {
-                "prompt": s.prompt_tokens,
-                "completion": s.completion_tokens,
-                "total": s.prompt_tokens + s.completion_tokens,
-            },
-            "cost_usd": round(s.cost_usd, 6),
-            "cache_hits": s.cache_hits,
-            "agreement": {
-                "rated": s.rated,
-                "agree": s.agreed,
-                "rate": _mean(s.agreed, s.rated),
-                "by_verdict": {v: {"rated": n, "agree": a, "rate": _mean(a, n)} for v, (n, a) in s.agreement.items()},
-            },
-            "ratings": {"count": s.rating_n, "mean": _mean(s.rating_sum, s.rating_n)},
-            "sentiment": {
-                "counts": dict(s.sentiment),
-                "share": {k: _mean(n, n_sentiment) for k, n in s.sentiment.items()},
-            },
-        }
+        return _figures(self._stats, len(self._records), self._damaged())
 
     def question_history(self, question_id: str, *, limit: int = 5) -> dict[str, Any]:
         """Evaluations of one dataset question: count, graded count, mean score, and the ``limit`` latest ones."""

@@ -481,6 +481,11 @@ def days_frame(data: Mapping[str, Any]) -> Any:
     return frame
 
 
+def days_as_line(frame: Any) -> bool:
+    """True when the days frame can be drawn as a line: a line needs two days (with one, draw the point)."""
+    return len(frame) >= 2
+
+
 def category_frame(data: Mapping[str, Any]) -> Any:
     """Per-category mean score and graded ``evaluations`` (questions without one under :data:`UNCATEGORISED`)."""
     rows = [(_category(name), c["mean_score"], c["count"]) for name, c in data["categories"].items()]

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from evaluator import cli, views
+from evaluator import cli, dashboard, views
+from evaluator.dataset import UNCATEGORISED
+from evaluator.errors import InputError
 from evaluator.log import EvalLog
 from evaluator.models import EvaluationRecord, FeedbackRecord, Grade, JudgeResult, Sentiment, Usage, verdict_for
 
@@ -193,3 +195,89 @@ def test_cli_stats_prints_the_dashboard(
     assert "Per category: Machine Learning 2.00 (n=1), Statistics 7.25 (n=2), Uncategorised 7.00 (n=1)" in text
     assert "Per day: 2025-03-01 7.25 (n=2), 2025-03-02 4.50 (n=2)" in text
     assert "Cost: $0.000130, $0.000026 per evaluation" in text
+
+
+# -- filters, drill-down, export --------------------------------------------------------------------
+def test_no_filter_gives_the_whole_logs_figures(filled_log: EvalLog) -> None:
+    flt = dashboard.DashboardFilter.from_inputs("", "", views.ANY, views.ANY, views.ANY)
+    assert not flt.active
+    assert dashboard.filtered_data(filled_log.records(), flt) == views.dashboard_data(filled_log.aggregate())
+
+
+def test_filters_narrow_every_figure(filled_log: EvalLog) -> None:
+    records = filled_log.records()
+    one_day = dashboard.filtered_data(records, dashboard.DashboardFilter.from_inputs("2025-03-01", "2025-03-01"))
+    assert (one_day["evaluations"], one_day["ok"], one_day["mean_score"]) == (2, 2, 7.25)
+    # e1 (agree, then disagree) and e2 (agree) are that day's: their feedback only
+    assert (one_day["feedback"], one_day["agreement"]["rated"], one_day["agreement"]["agree"]) == (3, 3, 2)
+    assert _rows(views.days_frame(one_day))[0][1:] == ["2025-03-01", 7.25, 2]
+    stats = dashboard.filtered_data(records, dashboard.DashboardFilter.from_inputs(category="Statistics"))
+    assert (stats["evaluations"], stats["ok"], stats["errors"]) == (3, 2, 1)
+    none = dashboard.filtered_data(records, dashboard.DashboardFilter(category=UNCATEGORISED))
+    assert none["evaluations"] == 1 and none["mean_score"] == 7.0
+    offline = dashboard.filtered_data(records, dashboard.DashboardFilter.from_inputs(backend="offline"))
+    assert offline["backends"] == {"offline": 1} and offline["feedback"] == 1
+    nothing = dashboard.filtered_data(records, dashboard.DashboardFilter(run="batch-x"))
+    assert nothing["evaluations"] == 0 and views.dashboard_headline(nothing) == views.NO_EVALUATIONS
+    with pytest.raises(InputError, match="start date 2025-03-02 is after the end date 2025-03-01"):
+        dashboard.DashboardFilter.from_inputs("2025-03-02", "2025-03-01")
+    with pytest.raises(InputError, match="must be a date"):
+        dashboard.DashboardFilter.from_inputs("yesterday")
+
+
+def test_filter_by_run_and_the_choices_offered(tmp_path: Path) -> None:
+    log = EvalLog(tmp_path / "log.jsonl")
+    for n, run in enumerate(("run-a", "run-a", "run-b", None)):
+        record = _evaluation(f"2025-03-0{n + 1}T09:00:00.000Z", score=2.0 * (n + 1), category="Statistics")
+        log.append({**record.to_dict(), "batch_id": run})
+    data = dashboard.filtered_data(log.records(), dashboard.DashboardFilter.from_inputs(run="run-a"))
+    assert (data["evaluations"], data["mean_score"]) == (2, 3.0)
+    choices = dashboard.filter_choices(log.records())
+    assert choices == {
+        "categories": [views.ANY, "Statistics"],
+        "backends": [views.ANY, "openai"],
+        "runs": [views.ANY, "run-a", "run-b"],
+        "first_day": "2025-03-01",
+        "last_day": "2025-03-04",
+    }
+
+
+def test_a_bar_opens_to_the_evaluations_behind_it(filled_log: EvalLog) -> None:
+    records = filled_log.records()
+    data = views.dashboard_data(filled_log.aggregate())
+    score_bars = dict(_rows(views.score_frame(data)))
+    for label, count in score_bars.items():  # each bar opens to as many evaluations as it counts
+        assert len(dashboard.drill_down(records, "score", label)) == count
+    rows = dashboard.drill_down(records, "score", "9–10")
+    assert [(r[3], r[5], r[6]) for r in rows] == [("Statistics", 9.0, "correct")]
+    assert dashboard.DRILL_HEADERS[5] == "score"
+    day = dashboard.drill_down(records, "day", "2025-03-02")  # graded ones only, newest first
+    assert [r[0] for r in day] == ["2025-03-02 10:00:00", "2025-03-02 08:00:00"]
+    assert [r[3] for r in dashboard.drill_down(records, "category", UNCATEGORISED)] == [UNCATEGORISED]
+    assert len(dashboard.drill_down(records, "verdict", "correct")) == data["verdicts"]["correct"]
+    assert len(dashboard.drill_down(records, "judge", "openai")) == 4  # the failed one too, as the bar counts
+    only_day_one = dashboard.DashboardFilter.from_inputs("2025-03-01", "2025-03-01")
+    assert len(dashboard.drill_down(records, "judge", "openai", only_day_one)) == 2
+    with pytest.raises(InputError, match="No chart 'pie'"):
+        dashboard.drill_down(records, "pie", "x")
+
+
+def test_each_charts_table_exports_as_csv(filled_log: EvalLog, tmp_path: Path) -> None:
+    data = views.dashboard_data(filled_log.aggregate())
+    paths = dashboard.export_charts(data, tmp_path / "export")
+    assert set(paths) == set(dashboard.CHART_FRAMES)
+    days = paths["days"].read_text(encoding="utf-8").splitlines()
+    assert days == ["day,mean score,evaluations", "2025-03-01,7.25,2", "2025-03-02,4.5,2"]
+    categories = paths["categories"].read_text(encoding="utf-8").splitlines()
+    assert categories[0] == "category,mean score,evaluations" and categories[-1] == "Uncategorised,7.0,1"
+    frame = views.category_frame({"categories": {"=HYPERLINK(1)": {"mean_score": 5.0, "count": 1}}})
+    assert dashboard.chart_csv(frame).splitlines()[1] == "'=HYPERLINK(1),5.0,1"  # a spreadsheet shows it as text
+
+
+def test_one_day_is_drawn_as_points_not_an_empty_line(tmp_path: Path) -> None:
+    log = EvalLog(tmp_path / "log.jsonl")
+    log.append(_evaluation("2025-03-01T09:00:00.000Z", score=6.0, category="Statistics"))
+    days = views.days_frame(views.dashboard_data(log.aggregate()))
+    assert len(days) == 1 and not views.days_as_line(days)
+    log.append(_evaluation("2025-03-02T09:00:00.000Z", score=8.0, category="Statistics"))
+    assert views.days_as_line(views.days_frame(views.dashboard_data(log.aggregate())))
