@@ -146,14 +146,15 @@ def dataset_rows(items: Sequence[QAItem]) -> list[list[str]]:
 def match_count(matches: int, total: int) -> str:
     """The line above the dataset table: how many questions match, and how many are shown."""
     shown = f" (showing the first {MAX_TABLE_ROWS}: search to narrow down)" if matches > MAX_TABLE_ROWS else ""
-    return f"{matches} of {total} questions match{shown}."
+    verb = "matches" if matches == 1 else "match"
+    return f"{matches} of {plural(total, 'question')} {verb}{shown}."
 
 
 def dataset_summary(dataset: Dataset, *, session: bool) -> str:
     """One line naming the dataset in use and its size."""
     whose = "loaded for this session" if session else "the app's dataset"
-    cats = len(dataset.categories)
-    return f"Dataset **{_md(dataset.name)}** ({whose}): {len(dataset)} questions in {cats} categories."
+    size = f"{plural(len(dataset), 'question')} in {plural(len(dataset.categories), 'category')}"
+    return f"Dataset **{_md(dataset.name)}** ({whose}): {size}."
 
 
 def item_markdown(item: QAItem, history: Mapping[str, Any]) -> str:
@@ -171,7 +172,7 @@ def item_markdown(item: QAItem, history: Mapping[str, Any]) -> str:
         lines.append("**History:** not evaluated yet.")
         return "\n".join(lines)
     mean = history.get("mean_score")
-    lines.append(f"**History:** {count} evaluation(s), {graded} graded, mean score **{_score(mean)}**/10.")
+    lines.append(f"**History:** {plural(count, 'evaluation')}, {graded} graded, mean score **{_score(mean)}**/10.")
     last = history.get("last") or []
     if last:
         lines += ["", "| when (UTC) | score | verdict | judge | answer |", "|---|---|---|---|---|"]
@@ -364,7 +365,7 @@ def batch_summary_markdown(summary_text: str, errors: Sequence[str]) -> str:
     """The finished batch's summary, plus the malformed input rows that were skipped."""
     parts = ["```text", summary_text, "```"]
     if errors:
-        parts += ["", f"**{len(errors)} malformed row(s) skipped:**", *[f"- {_md(e)}" for e in errors[:20]]]
+        parts += ["", f"**{plural(len(errors), 'malformed row')} skipped:**", *[f"- {_md(e)}" for e in errors[:20]]]
         if len(errors) > 20:
             parts.append(f"- … and {len(errors) - 20} more")
     return "\n".join(parts)
@@ -423,7 +424,7 @@ def dashboard_data(aggregate: Mapping[str, Any]) -> dict[str, Any]:
 def _judge_line(judge: Mapping[str, Any]) -> str:
     """One judge's share: ``openai gpt-4o-mini: 12 evaluations, 9,120 tokens, $0.0021``."""
     return (
-        f"{judge['backend']} {judge['model']}: {judge['evaluations']} evaluations, "
+        f"{judge['backend']} {judge['model']}: {plural(judge['evaluations'], 'evaluation')}, "
         f"{judge['tokens']:,} tokens, {_usd(judge['cost_usd'])}"
     )
 
@@ -432,7 +433,8 @@ def dashboard_headline(data: Mapping[str, Any]) -> str:
     """The dashboard's Markdown headline: evaluations, mean score, cost and agreement, then the other figures."""
     n, rates, agreement = data["evaluations"], data["rates"], data["agreement"]
     damaged = data["damaged_lines"]
-    damage = f"\n\n⚠️ {damaged} damaged log line(s) were skipped." if damaged else ""
+    were = "was" if damaged == 1 else "were"
+    damage = f"\n\n⚠️ {plural(damaged, 'damaged log line')} {were} skipped." if damaged else ""
     if not n:
         return NO_EVALUATIONS + damage
     rated = agreement["rated"]
@@ -442,8 +444,8 @@ def dashboard_headline(data: Mapping[str, Any]) -> str:
     judges = "; ".join(_md(_judge_line(j)) for j in data["judges"])
     return "\n".join(
         [
-            f"### {n} evaluations · mean score {_score(data['mean_score'])}/10 · cost {_usd(data['cost_usd'])} · "
-            f"agreement {_pct(agreement['rate'])}",
+            f"### {plural(n, 'evaluation')} · mean score {_score(data['mean_score'])}/10 · "
+            f"cost {_usd(data['cost_usd'])} · agreement {_pct(agreement['rate'])}",
             "",
             f"Judge/human agreement: {agree} · {data['feedback']} feedback{rating}",
             "",
@@ -451,7 +453,7 @@ def dashboard_headline(data: Mapping[str, Any]) -> str:
             f"cache hits {data['cache_hits']} ({_pct(rates['cache_hit_rate'])}) · "
             f"{data['tokens']['total']:,} tokens ({rates['tokens_per_evaluation']:g} per evaluation), "
             f"{_usd(rates['cost_per_evaluation_usd'])} per evaluation · judges: {judges} · "
-            f"{damaged} damaged log lines",
+            f"{plural(damaged, 'damaged log line')}",
         ]
     )
 

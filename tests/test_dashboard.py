@@ -145,7 +145,7 @@ def test_headline_names_evaluations_mean_score_cost_and_agreement(filled_log: Ev
     assert "1 failed (error rate 20%)" in headline and "cache hits 1 (20%)" in headline
     assert "620 tokens (124 per evaluation)" in headline and "$0.000026 per evaluation" in headline
     assert "openai gpt-4o-mini: 4 evaluations, 620 tokens, $0.000130" in headline
-    assert "offline all-MiniLM-L6-v2: 1 evaluations, 0 tokens, $0" in headline and "0 damaged log lines" in headline
+    assert "offline all-MiniLM-L6-v2: 1 evaluation, 0 tokens, $0" in headline and "0 damaged log lines" in headline
 
 
 def test_an_empty_log_says_so_instead_of_empty_plots(tmp_path: Path) -> None:
@@ -166,7 +166,7 @@ def test_feedback_without_ratings_or_grades_without_feedback(tmp_path: Path) -> 
     assert len(views.score_frame(data)) == 0 and len(views.days_frame(data)) == 0  # nothing graded to plot
     assert _rows(views.backend_frame(data)) == [["openai", 1]]
     headline = views.dashboard_headline(data)
-    assert "1 evaluations" in headline and "mean score n/a/10" in headline and "no ratings yet" in headline
+    assert "### 1 evaluation ·" in headline and "mean score n/a/10" in headline and "no ratings yet" in headline
     assert "agreement n/a" in headline and "1 failed (error rate 100%)" in headline
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from evaluator import views
 from evaluator.config import Settings
-from evaluator.dataset import QAItem
+from evaluator.dataset import Dataset, QAItem
 from evaluator.models import EvaluationRecord, Grade, JudgeResult, Usage
 from evaluator.offline_checks import Finding
 from evaluator.offline_judge import OfflineJudge, Signals
+from evaluator.text import plural
 
 ITEM = QAItem(id="q1", question="What is a median?", reference="The middle value.", category="Stats")
 
@@ -85,7 +86,7 @@ def test_history_lists_the_last_grades() -> None:
         ],
     }  # fmt: skip
     text = views.item_markdown(ITEM, history)
-    assert "2 evaluation(s), 1 graded, mean score **7.0**/10" in text
+    assert "2 evaluations, 1 graded, mean score **7.0**/10" in text
     assert "| 2026-01-02 10:00:00 | 7.0 | correct | offline | The middle. |" in text
     assert "| error |" in text
     assert "not evaluated yet" in views.item_markdown(ITEM, {"count": 0})
@@ -203,3 +204,13 @@ def test_a_result_row_opens_in_full() -> None:
         assert part in text, part
     failed = views.batch_row_markdown(_row(status="error", score=None, error="timed out"))
     assert "**Not graded:** timed out" in failed and "/10" not in failed
+
+
+def test_counts_and_nouns_agree() -> None:
+    assert [plural(n, "category") for n in (0, 1, 2)] == ["0 categories", "1 category", "2 categories"]
+    assert (plural(1, "item"), plural(3, "item"), plural(2, "day")) == ("1 item", "3 items", "2 days")
+    assert views.match_count(1, 1) == "1 of 1 question matches."
+    assert views.match_count(2, 5) == "2 of 5 questions match."
+    one = Dataset([ITEM], name="mine")
+    assert views.dataset_summary(one, session=True).endswith(": 1 question in 1 category.")
+    assert "**1 malformed row skipped:**" in views.batch_summary_markdown("text", ["line 2: bad"])
