@@ -45,10 +45,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import csvsafe
-from .dataset import Dataset, _cell
+from .dataset import UNCATEGORISED, Dataset, _cell
 from .errors import CandidateError, EvaluatorError, InputError, StoppedError
 from .files import write_atomic
 from .models import VERDICTS, EvaluationRecord, GradeRequest, JudgeResult, Usage, new_id
+from .text import plural
 from .textsafety import MAX_LABEL_CHARS, check_text
 
 if TYPE_CHECKING:
@@ -188,7 +189,7 @@ class BatchSummary:
         """A human summary, a few lines of plain text."""
         mean = f"{self.mean_score:.2f}/10" if self.mean_score is not None else "n/a"
         lines = [
-            f"Batch {self.job_id}: {self.n} items, {self.ok} ok, {self.failed} failed"
+            f"Batch {self.job_id}: {plural(self.n, 'item')}, {self.ok} ok, {self.failed} failed"
             f" ({self.skipped} already done in an earlier run)",
             f"Mean score: {mean}",
             "Verdicts: " + ", ".join(f"{v} {self.verdicts.get(v, 0)}" for v in VERDICTS),
@@ -518,7 +519,7 @@ def summarize(
     ok = [r for r in rows if r.get("status") == "ok" and r.get("score") is not None]
     by_category: dict[str, list[float]] = defaultdict(list)
     for r in ok:
-        by_category[r.get("category") or "Uncategorised"].append(float(r["score"]))
+        by_category[r.get("category") or UNCATEGORISED].append(float(r["score"]))
     verdicts = Counter(r.get("verdict") for r in ok)
     return BatchSummary(
         job_id=job_id,
@@ -845,7 +846,7 @@ class _Job:
         self._log_run("end")
         if self.stop.is_set() and len(self.rows) < len(self.items):
             raise StoppedError(
-                f"Batch {self.job_id} stopped after {len(self.rows)} of {len(self.items)} items; "
+                f"Batch {self.job_id} stopped after {len(self.rows)} of {plural(len(self.items), 'item')}; "
                 "run it again to grade the rest."
             )
         rows = [self.rows[item.key] for item in self.items]
