@@ -175,7 +175,8 @@ def test_damaged_log_lines_are_counted_and_shown(filled_log: EvalLog) -> None:
         f.write(b'{"kind": "evaluation", "id": "cut-sho\n')
     data = views.dashboard_data(filled_log.aggregate())
     assert data["damaged_lines"] == 1 and data["evaluations"] == 5
-    assert "1 damaged log lines" in views.dashboard_headline(data)
+    headline = views.dashboard_headline(data)
+    assert headline.endswith("· 1 damaged log line")
     assert "Damaged log lines: 1" in views.stats_text(data)
 
 
@@ -281,3 +282,9 @@ def test_one_day_is_drawn_as_points_not_an_empty_line(tmp_path: Path) -> None:
     assert len(days) == 1 and not views.days_as_line(days)
     log.append(_evaluation("2025-03-02T09:00:00.000Z", score=8.0, category="Statistics"))
     assert views.days_as_line(views.days_frame(views.dashboard_data(log.aggregate())))
+
+
+def test_an_empty_log_with_one_damaged_line_says_so_in_the_singular(tmp_path: Path) -> None:
+    (tmp_path / "log.jsonl").write_bytes(b'{"kind": "evaluation", "id": "cut-sho\n')
+    headline = views.dashboard_headline(views.dashboard_data(EvalLog(tmp_path / "log.jsonl").aggregate()))
+    assert headline == views.NO_EVALUATIONS + "\n\n⚠️ 1 damaged log line was skipped."
