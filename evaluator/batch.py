@@ -40,6 +40,7 @@ from .batch_io import BatchItem, ResultRow, ResultsFile, read_results
 from .batch_summary import BatchSummary, summarize
 from .errors import CandidateError, EvaluatorError, InputError, StoppedError
 from .models import EvaluationRecord, GradeRequest, JudgeResult, Usage, new_id
+from .text import plural
 
 if TYPE_CHECKING:
     from .candidate import Candidate, CandidateAnswer
@@ -379,7 +380,7 @@ class _Job:
         self._log_run("end")
         if self.stop.is_set() and len(self.rows) < len(self.items):
             raise StoppedError(
-                f"Batch {self.job_id} stopped after {len(self.rows)} of {len(self.items)} items; "
+                f"Batch {self.job_id} stopped after {len(self.rows)} of {plural(len(self.items), 'item')}; "
                 "run it again to grade the rest."
             )
         rows = [self.rows[item.key] for item in self.items]

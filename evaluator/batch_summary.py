@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .dataset import UNCATEGORISED
 from .models import VERDICTS, ScoreTally
+from .text import plural
 
 if TYPE_CHECKING:
     from .batch_io import ResultRow
@@ -66,7 +68,7 @@ class BatchSummary:
         """A human summary, a few lines of plain text."""
         mean = f"{self.mean_score:.2f}/10" if self.mean_score is not None else "n/a"
         lines = [
-            f"Batch {self.job_id}: {self.n} items, {self.ok} ok, {self.failed} failed"
+            f"Batch {self.job_id}: {plural(self.n, 'item')}, {self.ok} ok, {self.failed} failed"
             f" ({self.skipped} already done in an earlier run)",
             f"Mean score: {mean}",
             "Verdicts: " + ", ".join(f"{v} {self.verdicts.get(v, 0)}" for v in VERDICTS),
@@ -89,7 +91,7 @@ def summarize(
     for r in rows:
         if r.ok and r.score is not None:
             scores.add(r.score)
-            by_category[r.category or "Uncategorised"].add(r.score)
+            by_category[r.category or UNCATEGORISED].add(r.score)
             verdicts[r.verdict] += 1
     return BatchSummary(
         job_id=job_id,

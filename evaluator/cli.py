@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from .config import load_settings
 from .errors import EvaluatorError, InputError
 from .models import EvaluationRecord
 from .service import Evaluator
+from .text import plural
 
 MAX_LISTED_ERRORS = 20  # row errors printed by agreement (the count of all of them follows)
 
@@ -39,6 +41,12 @@ def _print_evaluation(record: EvaluationRecord) -> None:
     print(f"Reference: {record.reference}")
     cost = f"${r.usage.cost_usd:.6f}" if r.usage.cost_usd else "$0"
     print(f"Tokens: {r.usage.total_tokens}  Cost: {cost}  Cache hit: {r.cache_hit}  Evaluation id: {record.id}")
+
+
+def _say(line: str, quiet: bool) -> None:
+    """A progress line on stderr (stdout keeps the results), unless ``--quiet``."""
+    if not quiet:
+        print(line, file=sys.stderr, flush=True)
 
 
 def cmd_evaluate(evaluator: Evaluator, args: argparse.Namespace) -> int:
@@ -73,7 +81,7 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
 
     from .batch import run_batch
     from .batch_io import parse_batch
-    from .candidate import build_candidate
+    from .candidate import build_candidate, load_candidate
     from .runs import RunInfo
 
     if args.fail_under is not None and not 0 <= args.fail_under <= 10:
@@ -89,6 +97,8 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
     for message in parsed.errors:
         print(f"{args.input}: {message}", file=sys.stderr)
     try:
+        # A local model loads before the bar starts: the bar's rate and time left then count the items only.
+        load_candidate(candidate, answers=parsed.needs_candidate, announce=lambda line: _say(line, args.quiet))
         with tqdm(total=len(parsed.items), unit="item", desc="batch", file=sys.stderr, disable=args.quiet) as bar:
 
             def progress(done: int, total: int, row: dict) -> None:
@@ -113,7 +123,8 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
     print(f"Results: {args.output}")
     if args.fail_under is not None and (summary.mean_score is None or summary.mean_score < args.fail_under):
         mean = "no item was graded" if summary.mean_score is None else f"the mean score {summary.mean_score:.2f}"
-        print(f"FAIL: {mean} is below --fail-under {args.fail_under:g} ({summary.ok} items graded)", file=sys.stderr)
+        graded = plural(summary.ok, "item")
+        print(f"FAIL: {mean} is below --fail-under {args.fail_under:g} ({graded} graded)", file=sys.stderr)
         return 1
     return 1 if summary.failed or parsed.errors else 0
 
@@ -121,7 +132,7 @@ def cmd_batch(evaluator: Evaluator, args: argparse.Namespace) -> int:
 def _head_to_head(evaluator: Evaluator, args: argparse.Namespace, models: list[str]) -> int:
     """``batch --candidate-model A --candidate-model B ...``: each model answers, then a pairwise judgement."""
     from .batch_io import parse_batch
-    from .candidate import build_candidate
+    from .candidate import build_candidate, load_candidate
     from .headtohead import model_output, run_head_to_head
 
     candidates = [c for c in (build_candidate(evaluator.settings, m) for m in models) if c is not None]
@@ -129,6 +140,8 @@ def _head_to_head(evaluator: Evaluator, args: argparse.Namespace, models: list[s
         parsed = parse_batch(Path(args.input), evaluator=evaluator, candidate=True)
         for message in parsed.errors:
             print(f"{args.input}: {message}", file=sys.stderr)
+        for candidate in candidates:
+            load_candidate(candidate, answers=bool(parsed.items), announce=lambda line: _say(line, args.quiet))
         report = run_head_to_head(
             evaluator,
             parsed.items,
@@ -270,7 +283,7 @@ def cmd_openai_batch_submit(evaluator: Evaluator, args: argparse.Namespace) -> i
         evaluator, parsed.items, args.output, job_id=args.job_id, name=args.name, input_name=Path(args.input).name
     )
     if job is None:
-        print(f"Nothing to submit: all {len(parsed.items)} items are already graded in the log.")
+        print(f"Nothing to submit: all {plural(len(parsed.items), 'item')} are already graded in the log.")
     else:
         sent, done = len(job.submitted), len(job.items) - len(job.submitted)
         print(f"Submitted batch {job.batch_id} (job {job.job_id}): {sent} requests, {done} already graded.")
@@ -312,7 +325,7 @@ def cmd_openai_batch_ingest(evaluator: Evaluator, args: argparse.Namespace) -> i
     summary = ingest(evaluator, args.output)
     print(summary.text())
     if summary.failed:
-        print(f"{summary.failed} item(s) failed (reasons in the results file): submit again to retry them.")
+        print(f"{plural(summary.failed, 'item')} failed (reasons in the results file): submit again to retry them.")
     print(f"Results: {args.output}")
     return 1 if summary.failed else 0
 
@@ -328,7 +341,7 @@ def cmd_stats(evaluator: Evaluator, args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="python -m evaluator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m evaluator", description=plain_help(__doc__ or ""))
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -361,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
         " (default CANDIDATE_MODEL_NAME); give it twice or more for a head-to-head of those models",
     )
     bt.add_argument("--job-id", help="batch id in the log (default: derived from the output path)")
-    bt.add_argument("--name", help="a name for this run, to find it in `runs` and `compare` (e.g. baseline)")
+    bt.add_argument("--name", help="a name for this run, to find it with the runs and compare commands (e.g. baseline)")
     bt.add_argument(
         "--fail-under", type=float, metavar="SCORE", help="exit 1 when the run's mean score (0-10) is below SCORE"
     )
@@ -415,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     ob_submit.add_argument("input", help="rows with question_id (or question + reference) and answer; .jsonl or .csv")
     ob_submit.add_argument("-o", "--output", required=True, help="results file that ingest writes, .jsonl or .csv")
     ob_submit.add_argument("--job-id", help="batch id in the log (default: derived from the output path)")
-    ob_submit.add_argument("--name", help="a name for this run, to find it in `runs` and `compare`")
+    ob_submit.add_argument("--name", help="a name for this run, to find it with the runs and compare commands")
     ob_submit.set_defaults(func=cmd_openai_batch_submit)
     ob_status = obs.add_parser("status", help="status and request counts of the batch submitted for OUTPUT")
     ob_status.add_argument("output", help="the results file given to submit")
@@ -427,7 +440,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--poll-interval", type=float, default=30.0, help="seconds between polls with --wait (default 30)"
     )
     ob_ingest.set_defaults(func=cmd_openai_batch_ingest)
+    for command in [*sub.choices.values(), *obs.choices.values()]:  # each command's --help: what it does
+        func = command.get_default("func")
+        if func is not None and func.__doc__:
+            command.description = plain_help(func.__doc__)
     return parser
+
+
+def plain_help(text: str) -> str:
+    """A docstring as help text on a terminal: without reST roles and backticks (``x``, :func:`x` -> x)."""
+    return re.sub(r"(?::[\w:]+:)?`+~?([^`]+?)`+", r"\1", text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import csvsafe
+from .dataset import UNCATEGORISED
 from .errors import InputError
 from .intervals import CONFIDENCE, bootstrap_mean
 from .runs import Run, question_key
@@ -309,7 +310,7 @@ def compare(
     changes = Counter(f"{i.verdict_a} -> {i.verdict_b}" for i in scored if i.verdict_a != i.verdict_b)
     categories: dict[str, list[int]] = {}
     for n, item in enumerate(scored):
-        categories.setdefault(item.category or "Uncategorised", []).append(n)
+        categories.setdefault(item.category or UNCATEGORISED, []).append(n)
     per_category = [
         {
             "category": name,

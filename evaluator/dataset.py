@@ -23,6 +23,9 @@ DIFFICULTIES = ("easy", "medium", "hard")
 _WORD = re.compile(r"[^\W_]+")  # words in any script: letters and digits
 
 
+UNCATEGORISED = "Uncategorised"  # the category shown for a question that has none (datasets, batches, charts)
+
+
 @dataclass(frozen=True)
 class QAItem:
     """One question with its reference answer."""
@@ -30,7 +33,7 @@ class QAItem:
     id: str
     question: str
     reference: str
-    category: str = "General"
+    category: str = UNCATEGORISED
     difficulty: str = "medium"
 
     def to_dict(self) -> dict[str, str]:
@@ -154,7 +157,7 @@ def _validate(raw_items: Iterable[tuple[str, Any]], name: str) -> list[QAItem]:
                 id=qid,
                 question=values["question"],
                 reference=values["reference"],
-                category=category or "General",
+                category=category or UNCATEGORISED,
                 difficulty=difficulty or "medium",
             )
         )

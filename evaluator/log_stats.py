@@ -6,6 +6,7 @@ dashboard refresh costs only the parsing of new lines.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,3 +201,15 @@ def timestamp_of(rec: dict[str, Any]) -> str:
     """A record's timestamp, or "" (the log's sort key)."""
     ts = rec.get("timestamp")
     return ts if isinstance(ts, str) else ""
+
+
+def aggregate_records(records: Iterable[dict[str, Any]], *, damaged: int = 0) -> dict[str, Any]:
+    """:meth:`LogStats.aggregate`'s figures over ``records`` only (e.g. the part of the log a filter keeps).
+
+    Feedback counts towards agreement when the evaluation it rates is among ``records``.
+    """
+    recs = list(records)
+    stats = LogStats({r["id"]: r for r in recs if isinstance(r.get("id"), str)})
+    for rec in recs:
+        stats.add(rec)
+    return stats.aggregate(records=len(recs), damaged_lines=damaged)

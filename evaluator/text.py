@@ -1,4 +1,4 @@
-"""Word-level text helpers shared by the offline judge and dataset search: stopwords and light stemming."""
+"""Word-level text helpers: stopwords and light stemming (offline judge, dataset search), plurals (messages)."""
 
 from __future__ import annotations
 
@@ -34,3 +34,13 @@ def content_terms(words: Sequence[str]) -> list[str | None]:
 def content_words(text: str) -> set[str]:
     """The distinct content stems of ``text`` (stopwords dropped)."""
     return {t for t in content_terms(_WORD.findall(text)) if t}
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``n`` and ``word`` agreeing: ``1 item``, ``3 items``, ``2 categories`` (``many`` for other plurals)."""
+    if n == 1:
+        return f"{n} {word}"
+    if many is None:
+        consonant_y = word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u")
+        many = word[:-1] + "ies" if consonant_y else word + "s"
+    return f"{n} {many}"

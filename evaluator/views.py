@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from .config import Settings
-from .dataset import Dataset, QAItem
+from .dataset import UNCATEGORISED, Dataset, QAItem
 from .models import CRITERIA, VERDICTS, EvaluationRecord, FeedbackRecord, Grade, ScoreTally
+from .text import plural
 
 ANY = "Any"  # the dropdown choice that means "no filter"
 DATASET_HEADERS = ["id", "category", "difficulty", "question"]
 FEEDBACK_HEADERS = ["time (UTC)", "evaluation", "grade", "agree", "rating", "sentiment", "comment", "question"]
-BATCH_HEADERS = ["line", "question_id", "status", "score", "verdict", "answer", "feedback / error"]
+BATCH_HEADERS = ["line", "question_id", "status", "score", "verdict", "answer", "reason · missed points / error"]
 AGREE_CHOICES = ["Agree", "Disagree", "No opinion"]
 CHAT_HINT = (
     "The grade appears in the chat, then the next question. **Next question** skips; the category, difficulty "
@@ -147,14 +149,15 @@ def dataset_rows(items: Sequence[QAItem]) -> list[list[str]]:
 def match_count(matches: int, total: int) -> str:
     """The line above the dataset table: how many questions match, and how many are shown."""
     shown = f" (showing the first {MAX_TABLE_ROWS}: search to narrow down)" if matches > MAX_TABLE_ROWS else ""
-    return f"{matches} of {total} questions match{shown}."
+    verb = "matches" if matches == 1 else "match"
+    return f"{matches} of {plural(total, 'question')} {verb}{shown}."
 
 
 def dataset_summary(dataset: Dataset, *, session: bool) -> str:
     """One line naming the dataset in use and its size."""
     whose = "loaded for this session" if session else "the app's dataset"
-    cats = len(dataset.categories)
-    return f"Dataset **{_md(dataset.name)}** ({whose}): {len(dataset)} questions in {cats} categories."
+    size = f"{plural(len(dataset), 'question')} in {plural(len(dataset.categories), 'category')}"
+    return f"Dataset **{_md(dataset.name)}** ({whose}): {size}."
 
 
 def item_markdown(item: QAItem, history: Mapping[str, Any]) -> str:
@@ -172,7 +175,7 @@ def item_markdown(item: QAItem, history: Mapping[str, Any]) -> str:
         lines.append("**History:** not evaluated yet.")
         return "\n".join(lines)
     mean = history.get("mean_score")
-    lines.append(f"**History:** {count} evaluation(s), {graded} graded, mean score **{_score(mean)}**/10.")
+    lines.append(f"**History:** {plural(count, 'evaluation')}, {graded} graded, mean score **{_score(mean)}**/10.")
     last = history.get("last") or []
     if last:
         lines += ["", "| when (UTC) | score | verdict | judge | answer |", "|---|---|---|---|---|"]
@@ -234,6 +237,32 @@ def feedback_rows(recent: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
 
 
 # -- batch ----------------------------------------------------------------------------------------
+# Opening sentences a judge writes for every answer alike (the offline judge's similarity figures, and its
+# pointer to the missed points): the table's reason column skips them to show what differs per item.
+_GENERIC_SENTENCES = ("Meaning agreement with the reference", "Offline similarity estimate", "Not found in the answer:")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
+
+
+def _points(value: Any) -> list[str]:
+    """A row's ``missed_points`` as a list of strings (a results file may hold anything there)."""
+    return [str(p) for p in value if str(p).strip()] if isinstance(value, list) else []
+
+
+def feedback_gist(row: ResultRow) -> str:
+    """What sets one result apart, in a line: the judge's reason (its first specific sentence) and the missed points.
+
+    A failed item shows its error. The judge's sentences that every answer gets (see ``_GENERIC_SENTENCES``) are
+    left out; the full feedback is in :func:`batch_row_markdown`.
+    """
+    if not row.ok:
+        return " ".join(str(row.error or "failed, no reason given").split())
+    sentences = _SENTENCE_END.split(" ".join(str(row.feedback or "").split()))
+    reason = next((s for s in sentences if s and not s.startswith(_GENERIC_SENTENCES)), "")
+    missed = _points(row.missed_points)
+    parts = [reason, f"Missed: {'; '.join(missed)}" if missed else ""]
+    return " ".join(p for p in parts if p) or "No missed points."
+
+
 def batch_rows(rows: Iterable[ResultRow]) -> list[list[Any]]:
     """Rows of the batch results table (:data:`BATCH_HEADERS`), from batch result rows."""
     return [
@@ -244,23 +273,99 @@ def batch_rows(rows: Iterable[ResultRow]) -> list[list[Any]]:
             r.score if r.ok else None,
             r.verdict or "",
             _short(r.answer, 80),
-            _short(r.feedback if r.ok else r.error, 120),
+            _short(feedback_gist(r), 200),
         ]
         for r in rows
     ]
 
 
-def batch_progress(done: int, total: int, rows: Sequence[ResultRow]) -> str:
-    """The running line under the batch table while items arrive."""
-    mean = ScoreTally.of(r.score for r in rows if r.ok and r.score is not None).mean(2)
-    return f"Graded {done} of {total}" + (f", mean score so far {mean:.2f}" if mean is not None else "") + "…"
+def batch_row_markdown(row: ResultRow) -> str:
+    """One batch result row in full (the table's row opened): question, answers, grade, feedback, cost, ids."""
+    where = " · ".join(_md(str(v)) for v in (row.question_id, row.category) if v)
+    lines = [f"### Line {row.line}" + (f" · {where}" if where else ""), ""]
+    if row.ok and row.score is not None:
+        note = f" · confidence {row.confidence:.0%}" if row.confidence is not None else ""
+        lines.append(f"**{row.score:.1f}/10 — {_md(row.verdict)}**{note}")
+        criteria = row.criteria or {}
+        shown = " · ".join(f"{name} **{criteria[name]}**/5" for name in CRITERIA if name in criteria)
+        if shown:
+            lines += ["", shown]
+    else:
+        lines.append(f"**Not graded:** {_md(row.error or 'no reason given')}")
+    lines += [
+        "",
+        f"**Question:** {row.question}",
+        "",
+        f"**Reference answer:** {row.reference}",
+    ]
+    by = f" (by `{_md(row.candidate_model)}`)" if row.candidate_model else ""
+    lines += ["", f"**Answer{by}:** {row.answer}"]
+    if row.feedback:
+        lines += ["", f"**Feedback:** {row.feedback}"]
+    missed = _points(row.missed_points)
+    if missed:
+        lines += ["", "**Missed points:**", *[f"- {_md(p)}" for p in missed]]
+    if row.caveat:
+        lines += ["", f"<sub>{_md(row.caveat)}</sub>"]
+    tokens = f" · {row.tokens} tokens" if row.tokens else ""
+    cost = f" · ${row.cost_usd:.6f}" if row.cost_usd else ""
+    latency = f" · {row.latency_ms:.0f} ms" if row.latency_ms is not None else ""
+    judge = f"{_md(row.judge_backend)} `{_md(row.judge_model)}`"
+    ids = f"evaluation id `{row.evaluation_id}` · run `{row.batch_id}`"
+    lines += ["", f"<sub>Judge: {judge}{tokens}{cost}{latency} · {ids}</sub>"]
+    return "\n".join(lines)
+
+
+def _rate(rate: float) -> str:
+    return f"{rate:.2f}" if rate < 1 else f"{rate:.1f}" if rate < 10 else f"{rate:.0f}"
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` rounded for a person: ``8 s``, ``3 min``, ``1 h 05 min``."""
+    seconds = max(0, round(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def batch_eta(done: int, total: int, rate: float | None) -> str:
+    """``1.5 items/s, about 20 s left`` from the rate of the items finished so far ("" before the first)."""
+    if not rate:
+        return ""
+    return f"{_rate(rate)} items/s, about {duration(max(total - done, 0) / rate)} left"
+
+
+def batch_stage(done: int, total: int, *, loading: str = "", rate: float | None = None) -> str:
+    """The progress bar's label: the loading candidate model, then ``Grading`` with the rate and time left."""
+    if loading:
+        return loading
+    eta = batch_eta(done, total, rate)
+    return f"Grading · {eta}" if eta else "Grading"
+
+
+def batch_progress(
+    done: int, total: int, rows: Sequence[ResultRow], *, loading: str = "", rate: float | None = None
+) -> str:
+    """The running line under the batch table: the loading stage, then items graded, mean score, rate, time left.
+
+    ``loading`` is the stage message while a candidate model loads (no item has started); ``rate`` is items per
+    second once one has finished (both from ``jobs.BatchProgress``).
+    """
+    if loading:
+        items = "The item starts" if total == 1 else f"The {plural(total, 'item')} start"
+        return f"{loading} {items} once it is loaded (the first batch only)."
+    tally = ScoreTally.of(r.score for r in rows if r.ok and r.score is not None).mean(2)
+    mean = f", mean score so far {tally:.2f}" if tally is not None else ""
+    eta = batch_eta(done, total, rate)
+    return f"Graded {done} of {total}{mean}{f' · {eta}' if eta else ''}…"
 
 
 def batch_summary_markdown(summary_text: str, errors: Sequence[str]) -> str:
     """The finished batch's summary, plus the malformed input rows that were skipped."""
     parts = ["```text", summary_text, "```"]
     if errors:
-        parts += ["", f"**{len(errors)} malformed row(s) skipped:**", *[f"- {_md(e)}" for e in errors[:20]]]
+        parts += ["", f"**{plural(len(errors), 'malformed row')} skipped:**", *[f"- {_md(e)}" for e in errors[:20]]]
         if len(errors) > 20:
             parts.append(f"- … and {len(errors) - 20} more")
     return "\n".join(parts)
@@ -291,8 +396,8 @@ def _usd(amount: float) -> str:
 
 
 def _category(name: str) -> str:
-    """A category of the aggregate as shown ("none" there is a free-form question's)."""
-    return "(no category)" if name == "none" else name
+    """A category of the aggregate as shown ("none" there is the category of a question without one)."""
+    return UNCATEGORISED if name == "none" else name
 
 
 def _frame(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Any:
@@ -319,7 +424,7 @@ def dashboard_data(aggregate: Mapping[str, Any]) -> dict[str, Any]:
 def _judge_line(judge: Mapping[str, Any]) -> str:
     """One judge's share: ``openai gpt-4o-mini: 12 evaluations, 9,120 tokens, $0.0021``."""
     return (
-        f"{judge['backend']} {judge['model']}: {judge['evaluations']} evaluations, "
+        f"{judge['backend']} {judge['model']}: {plural(judge['evaluations'], 'evaluation')}, "
         f"{judge['tokens']:,} tokens, {_usd(judge['cost_usd'])}"
     )
 
@@ -328,7 +433,8 @@ def dashboard_headline(data: Mapping[str, Any]) -> str:
     """The dashboard's Markdown headline: evaluations, mean score, cost and agreement, then the other figures."""
     n, rates, agreement = data["evaluations"], data["rates"], data["agreement"]
     damaged = data["damaged_lines"]
-    damage = f"\n\n⚠️ {damaged} damaged log line(s) were skipped." if damaged else ""
+    were = "was" if damaged == 1 else "were"
+    damage = f"\n\n⚠️ {plural(damaged, 'damaged log line')} {were} skipped." if damaged else ""
     if not n:
         return NO_EVALUATIONS + damage
     rated = agreement["rated"]
@@ -338,8 +444,8 @@ def dashboard_headline(data: Mapping[str, Any]) -> str:
     judges = "; ".join(_md(_judge_line(j)) for j in data["judges"])
     return "\n".join(
         [
-            f"### {n} evaluations · mean score {_score(data['mean_score'])}/10 · cost {_usd(data['cost_usd'])} · "
-            f"agreement {_pct(agreement['rate'])}",
+            f"### {plural(n, 'evaluation')} · mean score {_score(data['mean_score'])}/10 · "
+            f"cost {_usd(data['cost_usd'])} · agreement {_pct(agreement['rate'])}",
             "",
             f"Judge/human agreement: {agree} · {data['feedback']} feedback{rating}",
             "",
@@ -347,7 +453,7 @@ def dashboard_headline(data: Mapping[str, Any]) -> str:
             f"cache hits {data['cache_hits']} ({_pct(rates['cache_hit_rate'])}) · "
             f"{data['tokens']['total']:,} tokens ({rates['tokens_per_evaluation']:g} per evaluation), "
             f"{_usd(rates['cost_per_evaluation_usd'])} per evaluation · judges: {judges} · "
-            f"{damaged} damaged log lines",
+            f"{plural(damaged, 'damaged log line')}",
         ]
     )
 
@@ -377,8 +483,13 @@ def days_frame(data: Mapping[str, Any]) -> Any:
     return frame
 
 
+def days_as_line(frame: Any) -> bool:
+    """True when the days frame can be drawn as a line: a line needs two days (with one, draw the point)."""
+    return len(frame) >= 2
+
+
 def category_frame(data: Mapping[str, Any]) -> Any:
-    """Per-category mean score and graded ``evaluations`` (free-form questions under "(no category)")."""
+    """Per-category mean score and graded ``evaluations`` (questions without one under :data:`UNCATEGORISED`)."""
     rows = [(_category(name), c["mean_score"], c["count"]) for name, c in data["categories"].items()]
     return _frame(["category", "mean score", "evaluations"], rows)
 

@@ -254,7 +254,7 @@ def test_batch_upload_streams_results_and_offers_downloads(tmp_path: Path, clien
         "Grade the answers in a file", handle_file(str(path)), "", 20, 4, api_name="/run_batch"
     )
     assert "3 items, 3 ok, 0 failed" in status
-    assert "1 malformed row(s) skipped" in status and "nope" in status
+    assert "1 malformed row skipped" in status and "nope" in status
     assert len(table["data"]) == 3
     with open(csv_file, newline="", encoding="utf-8") as fh:
         graded = list(csv.DictReader(fh))

@@ -122,7 +122,7 @@ def test_chat_grade_then_feedback_with_sentiment(browser: Any, served: ServedApp
         expect(page.locator("#dataset-count")).not_to_contain_text(f"{total} of {total}")
         assert "stat-001" in page.locator("#dataset-table").inner_text()
         page.locator("#dataset-table").get_by_text("stat-001").filter(visible=True).first.click()
-        page.get_by_text("History: 1 evaluation(s)").wait_for()
+        page.get_by_text("History: 1 evaluation,").wait_for()
         page.screenshot(path=str(shots / "dataset.png"), full_page=True)
 
         # The batch tab: upload answers, watch the results arrive, downloads offered.

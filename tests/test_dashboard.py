@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from evaluator import cli, views
+from evaluator import cli, dashboard, views
+from evaluator.dataset import UNCATEGORISED
+from evaluator.errors import InputError
 from evaluator.log import EvalLog
 from evaluator.models import EvaluationRecord, FeedbackRecord, Grade, JudgeResult, Sentiment, Usage, verdict_for
 
@@ -120,7 +122,7 @@ def test_plots_show_distribution_days_categories_agreement_sentiment_and_judges(
     assert _rows(views.category_frame(data)) == [
         ["Machine Learning", 2.0, 1],
         ["Statistics", 7.25, 2],
-        ["(no category)", 7.0, 1],
+        ["Uncategorised", 7.0, 1],
     ]
     # 4 rated: e1 agreed once and disagreed once, e2 agreed, e3 disagreed; e5's feedback has no opinion.
     assert _rows(views.agreement_frame(data)) == [
@@ -143,7 +145,7 @@ def test_headline_names_evaluations_mean_score_cost_and_agreement(filled_log: Ev
     assert "1 failed (error rate 20%)" in headline and "cache hits 1 (20%)" in headline
     assert "620 tokens (124 per evaluation)" in headline and "$0.000026 per evaluation" in headline
     assert "openai gpt-4o-mini: 4 evaluations, 620 tokens, $0.000130" in headline
-    assert "offline all-MiniLM-L6-v2: 1 evaluations, 0 tokens, $0" in headline and "0 damaged log lines" in headline
+    assert "offline all-MiniLM-L6-v2: 1 evaluation, 0 tokens, $0" in headline and "0 damaged log lines" in headline
 
 
 def test_an_empty_log_says_so_instead_of_empty_plots(tmp_path: Path) -> None:
@@ -164,7 +166,7 @@ def test_feedback_without_ratings_or_grades_without_feedback(tmp_path: Path) -> 
     assert len(views.score_frame(data)) == 0 and len(views.days_frame(data)) == 0  # nothing graded to plot
     assert _rows(views.backend_frame(data)) == [["openai", 1]]
     headline = views.dashboard_headline(data)
-    assert "1 evaluations" in headline and "mean score n/a/10" in headline and "no ratings yet" in headline
+    assert "### 1 evaluation ·" in headline and "mean score n/a/10" in headline and "no ratings yet" in headline
     assert "agreement n/a" in headline and "1 failed (error rate 100%)" in headline
 
 
@@ -173,7 +175,8 @@ def test_damaged_log_lines_are_counted_and_shown(filled_log: EvalLog) -> None:
         f.write(b'{"kind": "evaluation", "id": "cut-sho\n')
     data = views.dashboard_data(filled_log.aggregate())
     assert data["damaged_lines"] == 1 and data["evaluations"] == 5
-    assert "1 damaged log lines" in views.dashboard_headline(data)
+    headline = views.dashboard_headline(data)
+    assert headline.endswith("· 1 damaged log line")
     assert "Damaged log lines: 1" in views.stats_text(data)
 
 
@@ -190,6 +193,98 @@ def test_cli_stats_prints_the_dashboard(
     assert "Mean score: 5.88/10" in text
     assert "Judge/human agreement: 50% (2 of 4 rated); correct 50% of 2, partially correct 100% of 1" in text
     assert "Sentiment: negative 40% (2), neutral 20% (1), positive 40% (2)" in text
-    assert "Per category: Machine Learning 2.00 (n=1), Statistics 7.25 (n=2), (no category) 7.00 (n=1)" in text
+    assert "Per category: Machine Learning 2.00 (n=1), Statistics 7.25 (n=2), Uncategorised 7.00 (n=1)" in text
     assert "Per day: 2025-03-01 7.25 (n=2), 2025-03-02 4.50 (n=2)" in text
     assert "Cost: $0.000130, $0.000026 per evaluation" in text
+
+
+# -- filters, drill-down, export --------------------------------------------------------------------
+def test_no_filter_gives_the_whole_logs_figures(filled_log: EvalLog) -> None:
+    flt = dashboard.DashboardFilter.from_inputs("", "", views.ANY, views.ANY, views.ANY)
+    assert not flt.active
+    assert dashboard.filtered_data(filled_log.records(), flt) == views.dashboard_data(filled_log.aggregate())
+
+
+def test_filters_narrow_every_figure(filled_log: EvalLog) -> None:
+    records = filled_log.records()
+    one_day = dashboard.filtered_data(records, dashboard.DashboardFilter.from_inputs("2025-03-01", "2025-03-01"))
+    assert (one_day["evaluations"], one_day["ok"], one_day["mean_score"]) == (2, 2, 7.25)
+    # e1 (agree, then disagree) and e2 (agree) are that day's: their feedback only
+    assert (one_day["feedback"], one_day["agreement"]["rated"], one_day["agreement"]["agree"]) == (3, 3, 2)
+    assert _rows(views.days_frame(one_day))[0][1:] == ["2025-03-01", 7.25, 2]
+    stats = dashboard.filtered_data(records, dashboard.DashboardFilter.from_inputs(category="Statistics"))
+    assert (stats["evaluations"], stats["ok"], stats["errors"]) == (3, 2, 1)
+    none = dashboard.filtered_data(records, dashboard.DashboardFilter(category=UNCATEGORISED))
+    assert none["evaluations"] == 1 and none["mean_score"] == 7.0
+    offline = dashboard.filtered_data(records, dashboard.DashboardFilter.from_inputs(backend="offline"))
+    assert offline["backends"] == {"offline": 1} and offline["feedback"] == 1
+    nothing = dashboard.filtered_data(records, dashboard.DashboardFilter(run="batch-x"))
+    assert nothing["evaluations"] == 0 and views.dashboard_headline(nothing) == views.NO_EVALUATIONS
+    with pytest.raises(InputError, match="start date 2025-03-02 is after the end date 2025-03-01"):
+        dashboard.DashboardFilter.from_inputs("2025-03-02", "2025-03-01")
+    with pytest.raises(InputError, match="must be a date"):
+        dashboard.DashboardFilter.from_inputs("yesterday")
+
+
+def test_filter_by_run_and_the_choices_offered(tmp_path: Path) -> None:
+    log = EvalLog(tmp_path / "log.jsonl")
+    for n, run in enumerate(("run-a", "run-a", "run-b", None)):
+        record = _evaluation(f"2025-03-0{n + 1}T09:00:00.000Z", score=2.0 * (n + 1), category="Statistics")
+        log.append({**record.to_dict(), "batch_id": run})
+    data = dashboard.filtered_data(log.records(), dashboard.DashboardFilter.from_inputs(run="run-a"))
+    assert (data["evaluations"], data["mean_score"]) == (2, 3.0)
+    choices = dashboard.filter_choices(log.records())
+    assert choices == {
+        "categories": [views.ANY, "Statistics"],
+        "backends": [views.ANY, "openai"],
+        "runs": [views.ANY, "run-a", "run-b"],
+        "first_day": "2025-03-01",
+        "last_day": "2025-03-04",
+    }
+
+
+def test_a_bar_opens_to_the_evaluations_behind_it(filled_log: EvalLog) -> None:
+    records = filled_log.records()
+    data = views.dashboard_data(filled_log.aggregate())
+    score_bars = dict(_rows(views.score_frame(data)))
+    for label, count in score_bars.items():  # each bar opens to as many evaluations as it counts
+        assert len(dashboard.drill_down(records, "score", label)) == count
+    rows = dashboard.drill_down(records, "score", "9–10")
+    assert [(r[3], r[5], r[6]) for r in rows] == [("Statistics", 9.0, "correct")]
+    assert dashboard.DRILL_HEADERS[5] == "score"
+    day = dashboard.drill_down(records, "day", "2025-03-02")  # graded ones only, newest first
+    assert [r[0] for r in day] == ["2025-03-02 10:00:00", "2025-03-02 08:00:00"]
+    assert [r[3] for r in dashboard.drill_down(records, "category", UNCATEGORISED)] == [UNCATEGORISED]
+    assert len(dashboard.drill_down(records, "verdict", "correct")) == data["verdicts"]["correct"]
+    assert len(dashboard.drill_down(records, "judge", "openai")) == 4  # the failed one too, as the bar counts
+    only_day_one = dashboard.DashboardFilter.from_inputs("2025-03-01", "2025-03-01")
+    assert len(dashboard.drill_down(records, "judge", "openai", only_day_one)) == 2
+    with pytest.raises(InputError, match="No chart 'pie'"):
+        dashboard.drill_down(records, "pie", "x")
+
+
+def test_each_charts_table_exports_as_csv(filled_log: EvalLog, tmp_path: Path) -> None:
+    data = views.dashboard_data(filled_log.aggregate())
+    paths = dashboard.export_charts(data, tmp_path / "export")
+    assert set(paths) == set(dashboard.CHART_FRAMES)
+    days = paths["days"].read_text(encoding="utf-8").splitlines()
+    assert days == ["day,mean score,evaluations", "2025-03-01,7.25,2", "2025-03-02,4.5,2"]
+    categories = paths["categories"].read_text(encoding="utf-8").splitlines()
+    assert categories[0] == "category,mean score,evaluations" and categories[-1] == "Uncategorised,7.0,1"
+    frame = views.category_frame({"categories": {"=HYPERLINK(1)": {"mean_score": 5.0, "count": 1}}})
+    assert dashboard.chart_csv(frame).splitlines()[1] == "'=HYPERLINK(1),5.0,1"  # a spreadsheet shows it as text
+
+
+def test_one_day_is_drawn_as_points_not_an_empty_line(tmp_path: Path) -> None:
+    log = EvalLog(tmp_path / "log.jsonl")
+    log.append(_evaluation("2025-03-01T09:00:00.000Z", score=6.0, category="Statistics"))
+    days = views.days_frame(views.dashboard_data(log.aggregate()))
+    assert len(days) == 1 and not views.days_as_line(days)
+    log.append(_evaluation("2025-03-02T09:00:00.000Z", score=8.0, category="Statistics"))
+    assert views.days_as_line(views.days_frame(views.dashboard_data(log.aggregate())))
+
+
+def test_an_empty_log_with_one_damaged_line_says_so_in_the_singular(tmp_path: Path) -> None:
+    (tmp_path / "log.jsonl").write_bytes(b'{"kind": "evaluation", "id": "cut-sho\n')
+    headline = views.dashboard_headline(views.dashboard_data(EvalLog(tmp_path / "log.jsonl").aggregate()))
+    assert headline == views.NO_EVALUATIONS + "\n\n⚠️ 1 damaged log line was skipped."

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluator.dataset import Dataset, QAItem, load_dataset, parse_dataset
+from evaluator.dataset import UNCATEGORISED, Dataset, QAItem, load_dataset, parse_dataset
 from evaluator.errors import DatasetError, NotFoundError
 
 from .conftest import DATA_PATH
@@ -40,7 +40,7 @@ def test_each_format_loads_the_same_items(tmp_path: Path, fmt: str) -> None:
         )
     ds = load_dataset(path)
     assert [i.id for i in ds] == ["a1", "a2"]
-    assert ds.get("a2") == QAItem("a2", "What is a p-value?", "A probability.", "General", "hard")
+    assert ds.get("a2") == QAItem("a2", "What is a p-value?", "A probability.", UNCATEGORISED, "hard")
 
 
 @pytest.mark.parametrize(

@@ -10,19 +10,24 @@ from typing import Any
 import gradio as gr
 
 from .. import views
-from ..batch_io import dataset_items, parse_batch, write_results
+from ..batch_io import ResultRow, dataset_items, parse_batch, write_results
+from ..batch_summary import BatchSummary
 from ..candidate import Candidate, build_candidate
 from ..dataset import Dataset
 from ..errors import InputError
-from ..jobs import batch_job_id
+from ..jobs import LOADING, batch_job_id
 from ..runs import RunInfo
 from ..service import Evaluator
 from ..textsafety import api_text
-from .common import AppContext, SessionState, client_key, friendly, uploaded, whole
+from .common import QUIET, AppContext, SessionState, client_key, friendly, uploaded, whole
 
 MODE_FILE = "Grade the answers in a file"
 MODE_CANDIDATE = "A candidate model answers the dataset"
 MAX_CONCURRENCY = 32
+CANDIDATE_LABELS = {
+    MODE_FILE: "Candidate model (optional: answers the rows that have no answer)",
+    MODE_CANDIDATE: "Candidate model (answers each dataset question)",
+}
 
 
 def batch_items(ev: Evaluator, demo: gr.Blocks, mode: str, path: str | None, candidate: str, limit: Any):
@@ -71,7 +76,7 @@ def build(demo: gr.Blocks, ctx: AppContext, state: SessionState) -> None:
     """Build the tab inside the current ``gr.Tabs`` and wire it (its API: ``/run_batch``)."""
     results = tempfile.TemporaryDirectory(prefix="llm-evaluator-batch-")  # removed when the app is collected
     with gr.Tab("Batch", id="batch"):
-        mode = gr.Radio([MODE_FILE, MODE_CANDIDATE], value=MODE_FILE, label="What to grade")
+        mode = gr.Radio([MODE_FILE, MODE_CANDIDATE], value=MODE_FILE, label="What to grade", elem_id="batch-mode")
         upload = gr.File(
             label="Answers (JSONL or CSV: question_id or question + reference, and answer)",
             file_types=[".jsonl", ".csv"],
@@ -80,24 +85,38 @@ def build(demo: gr.Blocks, ctx: AppContext, state: SessionState) -> None:
         )
         with gr.Row():
             candidate = gr.Textbox(
-                label="Candidate model (answers rows without an answer)",
+                label=CANDIDATE_LABELS[MODE_FILE],
                 value=ctx.settings.candidate_model_name or "",
                 placeholder="an OpenAI-compatible model name, or local:smollm2",
+                elem_id="batch-candidate",
             )
-            limit = gr.Number(label="Dataset questions (candidate mode)", value=20, precision=0, minimum=1)
+            limit = gr.Number(
+                label="Dataset questions", value=20, precision=0, minimum=1, visible=False, elem_id="batch-limit"
+            )
             concurrency = gr.Slider(1, MAX_CONCURRENCY, value=8, step=1, label="Concurrency")
-        run = gr.Button("Run batch", variant="primary")
-        status = gr.Markdown()
+        run = gr.Button("Run batch", variant="primary", elem_id="run-batch")
+        status = gr.Markdown(elem_id="batch-status")
+        rows = gr.State([])  # the result rows shown, for the detail of a selected row
         table = gr.Dataframe(
             headers=views.BATCH_HEADERS,
             interactive=False,
             wrap=True,
             max_height=420,
             column_widths=["5%", "10%", "6%", "6%", "11%", "26%", "36%"],
+            elem_id="batch-table",
         )
-        with gr.Row():
-            csv_dl = gr.DownloadButton("Download CSV", value=None)
-            jsonl_dl = gr.DownloadButton("Download JSONL", value=None)
+        detail = gr.Markdown(elem_id="batch-row-detail")
+        with gr.Row(visible=False) as downloads:  # shown once a run has finished
+            csv_dl = gr.DownloadButton("Download CSV", value=None, elem_id="batch-csv")
+            jsonl_dl = gr.DownloadButton("Download JSONL", value=None, elem_id="batch-jsonl")
+
+    def on_mode(how: str) -> dict[Any, Any]:
+        candidate_mode = how == MODE_CANDIDATE
+        return {
+            upload: gr.File(visible=not candidate_mode),
+            limit: gr.Number(visible=candidate_mode),
+            candidate: gr.Textbox(label=CANDIDATE_LABELS[how]),
+        }
 
     @friendly
     def on_run(
@@ -126,23 +145,47 @@ def build(demo: gr.Blocks, ctx: AppContext, state: SessionState) -> None:
         stream = ev.stream_batch(
             items, on_end=on_end, candidate=model, concurrency=workers, job_id=job_id, run=run_info
         )
-        progress((0, len(items)), desc="Starting…", unit="items")
-        for done, total, rows, summary in stream:
-            progress((done, total), desc="Grading", unit="items")
-            if summary is None:
-                yield {status: views.batch_progress(done, total, rows), table: views.batch_rows(rows)}
-        folder = Path(results.name)
-        yield {
-            status: views.batch_summary_markdown(summary.text(), errors),
-            table: views.batch_rows(summary.rows),
-            csv_dl: str(write_results(summary.rows, folder / f"{summary.job_id}.csv")),
-            jsonl_dl: str(write_results(summary.rows, folder / f"{summary.job_id}.jsonl")),
-        }
+        for update in stream:
+            if update.summary is not None:
+                yield _finished(update.summary, errors, Path(results.name), status, table, rows, csv_dl, jsonl_dl)
+                return
+            loading = update.message if update.stage == LOADING else ""
+            if loading:
+                progress(None, desc=loading)
+            else:
+                progress(
+                    (update.done, update.total),
+                    desc=views.batch_stage(update.done, update.total, rate=update.rate),
+                    unit="items",
+                )
+            line = views.batch_progress(update.done, update.total, update.rows, loading=loading, rate=update.rate)
+            yield {status: line, table: views.batch_rows(update.rows), rows: list(update.rows)}
 
-    run.click(
+    def on_select(shown: list[ResultRow], evt: gr.SelectData) -> str:
+        index = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+        return views.batch_row_markdown(shown[index]) if isinstance(index, int) and 0 <= index < len(shown) else ""
+
+    mode.change(on_mode, [mode], [upload, limit, candidate], **QUIET)
+    started = run.click(
         on_run,
         [mode, upload, candidate, limit, concurrency, state.dataset],
-        [status, table, csv_dl, jsonl_dl],
+        [status, table, rows, csv_dl, jsonl_dl],
         api_name="run_batch",
         concurrency_limit=1,
     )
+    started.success(lambda: gr.Row(visible=True), None, downloads, **QUIET)
+    # A new run: the last run's row detail and downloads go.
+    run.click(lambda: ("", gr.Row(visible=False)), None, [detail, downloads], **QUIET)
+    table.select(on_select, [rows], [detail], **QUIET)
+
+
+def _finished(summary: BatchSummary, errors: list[str], folder: Path, *outputs: Any) -> dict[Any, Any]:
+    """The outputs once a batch has ended: its summary, every row, and the results files to download."""
+    status, table, rows, csv_dl, jsonl_dl = outputs
+    return {
+        status: views.batch_summary_markdown(summary.text(), errors),
+        table: views.batch_rows(summary.rows),
+        rows: list(summary.rows),
+        csv_dl: str(write_results(summary.rows, folder / f"{summary.job_id}.csv")),
+        jsonl_dl: str(write_results(summary.rows, folder / f"{summary.job_id}.jsonl")),
+    }
