@@ -13,9 +13,14 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class Judge(Protocol):
-    """A grader: ``backend`` is ``openai`` or ``offline``; results never raise for a bad reply."""
+    """A grader: ``backend`` is ``openai`` or ``offline``; results never raise for a bad reply.
+
+    ``grades_in_chunks``: the judge grades many answers at once on this machine (``grade_many`` over a chunk
+    is faster than one call per answer), so a batch hands it chunks instead of concurrent single calls.
+    """
 
     backend: str
+    grades_in_chunks: bool
     model: str
     prompt_version: str
 

@@ -361,7 +361,7 @@ class _Job:
             "Batch %s: %d items, %d already done, %d to grade", self.job_id, len(self.items), skipped, len(todo)
         )
         try:
-            if todo and getattr(self.evaluator.judge, "backend", None) == "offline":
+            if todo and self.evaluator.judge.grades_in_chunks:
                 await self._chunked(todo)
             elif todo:
                 queue: asyncio.Queue[BatchItem] = asyncio.Queue()

@@ -103,6 +103,7 @@ class OpenAIJudge:
     """
 
     backend = "openai"
+    grades_in_chunks = False  # one HTTP request per answer, sent concurrently
 
     def __init__(
         self,

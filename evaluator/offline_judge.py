@@ -257,6 +257,7 @@ class OfflineJudge:
     """
 
     backend = "offline"
+    grades_in_chunks = True  # one forward pass over a chunk of answers
     model = "all-MiniLM-L6-v2 (offline)"
     prompt_version = PROMPT_VERSION
 

@@ -25,6 +25,7 @@ class EchoJudge:
     """Grades every answer 7.0 at once (no model to load, no network)."""
 
     backend = "test"
+    grades_in_chunks = False
     model = "echo"
     prompt_version = "v1"
 

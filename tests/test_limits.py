@@ -101,6 +101,7 @@ class SlowJudge:
     """A judge that takes ``delay`` seconds per grade (the offline one would batch and finish at once)."""
 
     backend = "test"
+    grades_in_chunks = False
     model = "slow"
     prompt_version = "v1"
 

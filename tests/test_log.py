@@ -406,7 +406,7 @@ def test_close_writes_pending_records(log_path: Path) -> None:
 
 
 class _FixedJudge:
-    backend, model, prompt_version = "offline", "fixed", "test"
+    backend, model, prompt_version, grades_in_chunks = "offline", "fixed", "test", False
 
     def grade(self, request: GradeRequest) -> JudgeResult:
         return result(6.0)
