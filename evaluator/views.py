@@ -13,7 +13,7 @@ from .models import CRITERIA, VERDICTS, EvaluationRecord, FeedbackRecord, Grade,
 from .text import plural
 
 ANY = "Any"  # the dropdown choice that means "no filter"
-DATASET_HEADERS = ["id", "category", "difficulty", "question"]
+DATASET_HEADERS = ["id", "question", "category", "difficulty"]  # key columns first: a phone shows those
 FEEDBACK_HEADERS = ["time (UTC)", "evaluation", "grade", "agree", "rating", "sentiment", "comment", "question"]
 BATCH_HEADERS = ["line", "question_id", "status", "score", "verdict", "answer", "reason · missed points / error"]
 AGREE_CHOICES = ["Agree", "Disagree", "No opinion"]
@@ -143,7 +143,7 @@ def suggestion_markdown(item: QAItem | None) -> str:
 # -- dataset --------------------------------------------------------------------------------------
 def dataset_rows(items: Sequence[QAItem]) -> list[list[str]]:
     """Rows of the dataset table (:data:`DATASET_HEADERS`), at most :data:`MAX_TABLE_ROWS`."""
-    return [[i.id, i.category, i.difficulty, i.question] for i in items[:MAX_TABLE_ROWS]]
+    return [[i.id, i.question, i.category, i.difficulty] for i in items[:MAX_TABLE_ROWS]]
 
 
 def match_count(matches: int, total: int) -> str:

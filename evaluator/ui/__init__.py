@@ -23,7 +23,7 @@ def build_demo(evaluator: Evaluator, limits: CostLimits | None = None) -> gr.Blo
         state = SessionState.create()
         gr.Markdown("# LLM Evaluator Chatbot")
         gr.Markdown(views.judge_label(evaluator.settings), elem_id="judge-label")
-        with gr.Tabs() as tabs:
+        with gr.Tabs(overflow_behavior="wrap") as tabs:  # every tab visible on a phone, no "…" menu
             chat = chat_tab.build(demo, ctx, state)
             dataset_tab.build(demo, ctx, state, chat, tabs)
             feedback_tab.build(demo, ctx, state)

@@ -104,6 +104,7 @@ def build(demo: gr.Blocks, ctx: AppContext, state: SessionState) -> None:
             max_height=420,
             column_widths=["5%", "10%", "6%", "6%", "11%", "26%", "36%"],
             elem_id="batch-table",
+            elem_classes=["wide-table"],
         )
         detail = gr.Markdown(elem_id="batch-row-detail")
         with gr.Row(visible=False) as downloads:  # shown once a run has finished

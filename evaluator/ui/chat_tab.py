@@ -12,6 +12,19 @@ from ..dataset import Dataset, QAItem
 from ..errors import InputError
 from .common import PRIVATE, QUIET, AppContext, SessionState, client_key, friendly, last_grade, next_item
 
+# The chat scrolls itself (Gradio's autoscroll would keep following the bottom, past a long grade's headline):
+# to the end for a new question or a pending answer, and after a grade to that grade's headline ("x/10 — verdict").
+_SCROLL = """() => setTimeout(() => {
+  const box = document.querySelector('#chatbot .bubble-wrap');
+  const bots = document.querySelectorAll('#chatbot .bot-row');
+  const target = %s;
+  if (!box) return;
+  box.scrollTop = target ? box.scrollTop + target.getBoundingClientRect().top - box.getBoundingClientRect().top - 8
+                         : box.scrollHeight;
+}, 150)"""
+SCROLL_END = _SCROLL % "null"
+SHOW_GRADE = _SCROLL % "bots.length > 1 ? bots[bots.length - 2] : null"
+
 
 @dataclass
 class ChatTab:
@@ -25,6 +38,22 @@ class ChatTab:
 def ask(history: list, item: QAItem) -> tuple[list, str]:
     """``history`` with ``item`` asked, and the id of the question now waiting for an answer."""
     return [*history, {"role": "assistant", "content": views.question_message(item)}], item.id
+
+
+def pending(message: str, notice: str) -> list[dict[str, Any]]:
+    """The learner's answer and a bubble with a spinner saying it is being graded (replaced by the grade)."""
+    return [
+        {"role": "user", "content": message},
+        {"role": "assistant", "content": "", "metadata": {"title": notice, "status": "pending"}},
+    ]
+
+
+def without_pending(history: list) -> list:
+    """``history`` without a trailing answer still waiting for its grade (see :func:`pending`)."""
+    last = history[-1] if history else {}
+    if isinstance(last, dict) and (last.get("metadata") or {}).get("status") == "pending":
+        return history[:-2]
+    return history
 
 
 def greeting(ctx: AppContext, ds: Dataset | None) -> tuple[list, str]:
@@ -48,20 +77,12 @@ def build(demo: gr.Blocks, ctx: AppContext, state: SessionState) -> ChatTab:
         chatbot = gr.Chatbot(
             label="Evaluator",
             height=560,
+            autoscroll=False,  # see SHOW_GRADE
             feedback_options=None,
             group_consecutive_messages=False,
             elem_id="chatbot",
         )
-        with gr.Row():
-            answer = gr.Textbox(
-                placeholder="Your answer… (Enter sends, Shift+Enter for a new line)",
-                lines=1,
-                max_lines=10,
-                show_label=False,
-                scale=5,
-                elem_id="answer-box",
-            )
-            send = gr.Button("Submit answer", variant="primary", scale=1, elem_id="send-answer")
+        answer, send = _answer_row(ctx.settings.max_answer_chars)
         _build_free_form(ctx, state)
 
     @friendly
@@ -76,6 +97,12 @@ def build(demo: gr.Blocks, ctx: AppContext, state: SessionState) -> ChatTab:
         history, current = ask(history, item)
         return {chatbot: history, state.question: current, qid: ""}
 
+    def on_pending(message: str, history: list, current: str | None) -> dict[Any, Any]:
+        """The answer in the chat at once, with a "grading" bubble, while the judge works."""
+        if not message.strip() or not current:
+            return {status: ctx.grading_notice()}
+        return {chatbot: [*history, *pending(message, ctx.grading_notice())], status: ctx.grading_notice()}
+
     @friendly
     def on_answer(message: str, history: list, current: str | None, cat: str, diff: str, ds, request: gr.Request):
         ev = ctx.session(ds)
@@ -84,7 +111,7 @@ def build(demo: gr.Blocks, ctx: AppContext, state: SessionState) -> ChatTab:
             raise InputError("There is no question to answer yet: press “Next question”.")
         record = ctx.grade(ev, client_key(request), message, question_id=current)
         history = [
-            *history,
+            *without_pending(history),
             {"role": "user", "content": message},
             {"role": "assistant", "content": views.grade_markdown(record)},
         ]
@@ -106,13 +133,38 @@ def build(demo: gr.Blocks, ctx: AppContext, state: SessionState) -> ChatTab:
         [chatbot, state.question, qid],
         **ui,
     )
-    gr.on([send.click, answer.submit], ctx.grading_notice, None, status, **QUIET).then(
+
+    def failed(history: list) -> dict[Any, Any]:  # the answer stays in its box; the toast says why
+        return {chatbot: without_pending(history), status: views.CHAT_HINT}
+
+    gr.on([send.click, answer.submit], on_pending, [answer, chatbot, state.question], [chatbot, status], **QUIET).then(
         on_answer,
         [answer, chatbot, state.question, category, difficulty, state.dataset],
         [chatbot, answer, state.question, state.last_grade, status],
         **ui,
-    ).failure(lambda: views.CHAT_HINT, None, status, **QUIET)
+    ).success(None, js=SHOW_GRADE, **QUIET).failure(failed, [chatbot], [chatbot, status], **QUIET)
     return ChatTab(chatbot=chatbot, category=category, difficulty=difficulty)
+
+
+def _answer_row(limit: int) -> tuple[gr.Textbox, gr.Button]:
+    """The answer box (with a live character count against ``limit``) and its send button."""
+    with gr.Row(equal_height=True):
+        answer = gr.Textbox(
+            placeholder="Your answer… (Enter sends, Shift+Enter for a new line)",
+            lines=1,
+            max_lines=10,
+            max_length=limit,
+            show_label=False,
+            scale=5,
+            elem_id="answer-box",
+        )
+        send = gr.Button("Submit answer", variant="primary", scale=1, elem_id="send-answer")
+    count = gr.Markdown(f"0 / {limit:,} characters", elem_id="answer-count")
+    # Counted in the browser as the learner types: no server round trip per key.
+    answer.change(
+        None, [answer], [count], js=f"(text) => `${{(text || '').length.toLocaleString('en')}} / {limit:,} characters`"
+    )
+    return answer, send
 
 
 def _build_free_form(ctx: AppContext, state: SessionState) -> None:

@@ -28,6 +28,7 @@ logger = logging.getLogger("evaluator.ui")
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_ERROR_CHARS = 600
+TOAST_SECONDS = 6  # how long an error toast stays (Gradio's default, 10 s, covers the buttons below it)
 
 # Event options. ``PRIVATE``: not an API endpoint. ``QUIET``: an instant status-line update (no queue, no spinner).
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
@@ -42,11 +43,11 @@ def _translate(exc: Exception, where: str) -> gr.Error:
     if len(message) > MAX_ERROR_CHARS:  # never echo a huge input back in full
         message = message[: MAX_ERROR_CHARS - 1] + "…"
     if isinstance(exc, RateLimitedError):
-        return gr.Error(message, title="Slow down", print_exception=False)
+        return gr.Error(message, duration=TOAST_SECONDS, title="Slow down", print_exception=False)
     if isinstance(exc, EvaluatorError):
-        return gr.Error(message, print_exception=False)
+        return gr.Error(message, duration=TOAST_SECONDS, print_exception=False)
     logger.exception("Unexpected error in %s", where)
-    return gr.Error("Something went wrong on our side; it has been logged. Please try again.")
+    return gr.Error("Something went wrong on our side; it has been logged. Please try again.", duration=TOAST_SECONDS)
 
 
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -9,7 +9,7 @@ import gradio as gr
 
 from .. import views
 from ..dataset import Dataset
-from .chat_tab import ChatTab, ask, greeting
+from .chat_tab import SCROLL_END, ChatTab, ask, greeting
 from .common import PRIVATE, QUIET, AppContext, SessionState, client_key, friendly, uploaded
 
 
@@ -41,6 +41,7 @@ def build(demo: gr.Blocks, ctx: AppContext, state: SessionState, chat: ChatTab, 
             wrap=True,
             max_height=420,
             elem_id="dataset-table",
+            elem_classes=["wide-table"],
         )
         with gr.Row():
             qid = gr.Textbox(label="Question id", placeholder="select a row, or type an id", scale=3)
@@ -82,7 +83,9 @@ def build(demo: gr.Blocks, ctx: AppContext, state: SessionState, chat: ChatTab, 
     detail_ui = {**PRIVATE, "show_progress_on": [detail]}
     table.select(on_select, [state.dataset], [qid, detail], **detail_ui)
     gr.on([show.click, qid.submit], friendly(describe), [state.dataset, qid], [detail], **detail_ui)
-    practice.click(on_practice, [qid, chat.chatbot, state.dataset], [chat.chatbot, state.question, tabs], **detail_ui)
+    practice.click(
+        on_practice, [qid, chat.chatbot, state.dataset], [chat.chatbot, state.question, tabs], **detail_ui
+    ).then(None, js=SCROLL_END, **QUIET)
 
 
 def _build_loader(demo: gr.Blocks, ctx: AppContext, state: SessionState, chat: ChatTab, browser: _Browser) -> None:

@@ -35,6 +35,7 @@ def build(demo: gr.Blocks, ctx: AppContext, state: SessionState) -> None:
             column_widths=["13%", "10%", "10%", "7%", "6%", "11%", "23%", "20%"],
             max_height=360,
             elem_id="feedback-table",
+            elem_classes=["wide-table"],
         )
 
     def on_graded(graded: tuple[str, str] | None) -> dict[Any, Any]:

@@ -177,6 +177,7 @@ def _comparison_outputs() -> tuple[gr.Markdown, gr.BarPlot, gr.Dataframe, gr.Dow
         column_widths=["17%", "20%", "20%", "20%", "7%", "7%", "9%"],
         label="Most regressed questions",
         elem_id="compare-regressions",
+        elem_classes=["wide-table"],
     )
     with gr.Row():
         csv_dl = gr.DownloadButton("Download comparison (CSV)", value=None, elem_id="compare-csv")
@@ -202,6 +203,7 @@ def build(api: RunsAPI) -> gr.Tab:
             max_height=300,
             column_widths=["14%", "10%", "11%", "5%", "5%", "5%", "6%", "9%", "15%", "14%", "6%"],
             elem_id="runs-table",
+            elem_classes=["wide-table"],
         )
         with gr.Row():
             pick_a = gr.Dropdown(label="Run A (baseline)", choices=[], elem_id="run-a")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -16,6 +17,8 @@ from ..service import Evaluator
 from ..shutdown import close_within, signals_interrupt
 from . import build_demo
 from .common import MAX_UPLOAD_BYTES
+
+STYLE = Path(__file__).with_name("style.css")
 
 logger = logging.getLogger("evaluator.ui.serve")
 
@@ -56,6 +59,7 @@ def create_app(evaluator: Evaluator) -> Any:
         max_file_size=MAX_UPLOAD_BYTES,
         footer_links=["api", "gradio"],
         ssr_mode=False,  # server-side rendering needs Node; the client-rendered UI needs nothing extra
+        css_paths=[STYLE],
     )
 
 
