@@ -19,7 +19,7 @@ from ..jobs import LOADING, batch_job_id
 from ..runs import RunInfo
 from ..service import Evaluator
 from ..textsafety import api_text
-from .common import QUIET, AppContext, SessionState, client_key, friendly, uploaded, whole
+from .common import PRIVATE, QUIET, AppContext, SessionState, client_key, friendly, uploaded, whole
 
 MODE_FILE = "Grade the answers in a file"
 MODE_CANDIDATE = "A candidate model answers the dataset"
@@ -107,7 +107,7 @@ def build(demo: gr.Blocks, ctx: AppContext, state: SessionState) -> None:
             elem_classes=["wide-table"],
         )
         detail = gr.Markdown(elem_id="batch-row-detail")
-        with gr.Row(visible=False) as downloads:  # shown once a run has finished
+        with gr.Row(visible=False, elem_id="batch-downloads") as downloads:  # shown once a run has finished
             csv_dl = gr.DownloadButton("Download CSV", value=None, elem_id="batch-csv")
             jsonl_dl = gr.DownloadButton("Download JSONL", value=None, elem_id="batch-jsonl")
 
@@ -174,7 +174,7 @@ def build(demo: gr.Blocks, ctx: AppContext, state: SessionState) -> None:
         api_name="run_batch",
         concurrency_limit=1,
     )
-    started.success(lambda: gr.Row(visible=True), None, downloads, **QUIET)
+    started.success(lambda: gr.Row(visible=True), None, downloads, **PRIVATE)
     # A new run: the last run's row detail and downloads go.
     run.click(lambda: ("", gr.Row(visible=False)), None, [detail, downloads], **QUIET)
     table.select(on_select, [rows], [detail], **QUIET)
