@@ -217,7 +217,7 @@ def load(name: str, **env: str) -> None:
         print(f"  app RSS: {rss_before:.0f} MB before, {rss_after:.0f} MB after")
         print(
             f"  CPU: app {cpu_app / elapsed:.0%} of a core, bench (clients + judge server) {cpu_bench / elapsed:.0%}; "
-            f"{cpu_app * 1000 / max(1, calls):.0f} ms of app CPU per request"
+            f"per request: app {cpu_app * 1000 / max(1, calls):.0f} ms, bench {cpu_bench * 1000 / max(1, calls):.0f} ms"
         )
         print("  " + log_check(app.log_path, tally.graded, tally.feedback))
 
