@@ -6,6 +6,7 @@
 * :class:`BodyLimit` answers ``413`` to a request whose body is over a limit, while it streams (a declared
   ``Content-Length`` is refused before any byte is read), so a huge body never fills memory.
 * :class:`LoginThrottle` limits ``POST /login`` per client (``LOGIN_ATTEMPTS_PER_MINUTE``) with a ``429``.
+* :func:`bound_sessions` caps the Gradio sessions kept in memory, so API calls do not grow it without end.
 """
 
 from __future__ import annotations
@@ -145,6 +146,36 @@ class LoginThrottle:
                 await _reply(send, 429, message, [(b"retry-after", str(wait).encode())])
                 return
         await self.app(scope, receive, send)
+
+
+# Gradio keeps every session (a copy of each component's config: about 280 KB for this app) up to 10,000 by
+# default, and each HTTP API call without a session hash (curl, most scripts) is a new session.
+STATEFUL_SESSIONS = 1000  # sessions with a gr.State value: a browser tab (its dataset, question, last grade)
+STATELESS_SESSIONS = 64  # sessions with none (API calls): nothing of theirs is needed once the call returned
+
+
+def bound_sessions(blocks: Any, *, stateful: int = STATEFUL_SESSIONS, stateless: int = STATELESS_SESSIONS) -> None:
+    """Keep at most ``stateless`` sessions without state (oldest dropped first) and ``stateful`` sessions in all.
+
+    Call it after ``gr.mount_gradio_app(app, blocks, ...)``, which gives ``blocks`` its session store. API calls
+    then cost no memory once answered, and never push a browser session (and its state) out of the store.
+    """
+    if stateless < 1:
+        raise ValueError(f"stateless must be at least 1 (the session being served), got {stateless!r}")
+    holder = blocks.state_holder
+    holder.capacity = stateful
+    update = holder.update  # Gradio's: marks the session as used, drops the oldest over capacity
+
+    def update_and_drop_stateless(session_id: str) -> None:
+        update(session_id)
+        with holder.lock:
+            # Oldest first; ``session_id`` is the newest, so it is kept.
+            idle = [key for key, state in list(holder.session_data.items()) if not state.state_data]
+            for key in idle[: max(0, len(idle) - stateless)]:
+                del holder.session_data[key]
+                holder.time_last_used.pop(key, None)
+
+    holder.update = update_and_drop_stateless
 
 
 def public_health(health: dict[str, Any], limits: dict[str, Any] | None = None) -> dict[str, Any]:

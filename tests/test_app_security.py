@@ -17,6 +17,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from evaluator.server import STATELESS_SESSIONS
 from evaluator.testing.openai_server import FakeOpenAIServer
 from tests.served_app import ServedApp
 from tests.test_app_api import ITEMS, _settings
@@ -307,3 +308,28 @@ def test_login_attempts_are_throttled_per_client(tmp_path: Path, judge: FakeOpen
         assert refused.status_code == 429
         assert "Too many login attempts: try again in" in refused.json()["detail"]
         assert int(refused.headers["retry-after"]) >= 1
+
+
+# -- item 16: memory grew with every API call -----------------------------------------------------------------
+def sessions_held(app: ServedApp) -> int:
+    """How many Gradio sessions the served app keeps in memory."""
+    gradio_app = next(r.app for r in app.server.config.app.routes if hasattr(getattr(r, "app", None), "state_holder"))
+    return len(gradio_app.state_holder.session_data)
+
+
+def test_api_calls_do_not_pile_up_sessions_nor_push_out_a_visitors(tmp_path: Path, served: ServedApp) -> None:
+    path = tmp_path / "mine.jsonl"
+    path.write_text(json.dumps({"id": "own-1", "question": "Name a prime.", "reference": "Seven."}), encoding="utf-8")
+    visitor = Client(served.url, verbose=False)
+    try:
+        visitor.predict(handle_file(str(path)), api_name="/load_dataset")  # this session now holds its dataset
+        for _ in range(STATELESS_SESSIONS + 30):  # each call through the HTTP API is a new session
+            assert call(served.url, "next_question", ["", "", ""])[0] == "complete"
+
+        assert sessions_held(served) <= STATELESS_SESSIONS + 1  # and the visitor's
+        _, table, _, _ = visitor.predict(
+            "A candidate model answers the dataset", None, "gpt-4o-mini", 5, 1, api_name="/run_batch"
+        )
+        assert [row[1] for row in table["data"]] == ["own-1"]  # the visitor's session kept its dataset
+    finally:
+        visitor.close()
