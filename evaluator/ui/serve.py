@@ -12,7 +12,7 @@ import gradio as gr
 from ..config import load_settings
 from ..errors import EvaluatorError
 from ..limits import CostLimits
-from ..server import BodyLimit, ClientAddress, LoginThrottle, public_health
+from ..server import BodyLimit, ClientAddress, LoginThrottle, bound_sessions, public_health
 from ..service import Evaluator
 from ..shutdown import close_within, signals_interrupt
 from . import build_demo
@@ -50,9 +50,10 @@ def create_app(evaluator: Evaluator) -> Any:
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, upload_bytes=MAX_UPLOAD_BYTES + 65536)
     app.add_middleware(ClientAddress, hops=settings.trusted_proxy_hops)
     auth = (settings.app_username, settings.app_password) if settings.app_username and settings.app_password else None
-    return gr.mount_gradio_app(
+    demo = build_demo(evaluator, limits)
+    mounted = gr.mount_gradio_app(
         app,
-        build_demo(evaluator, limits),
+        demo,
         path="/",
         auth=auth,
         auth_message="Log in to the LLM Evaluator." if auth else None,
@@ -61,6 +62,8 @@ def create_app(evaluator: Evaluator) -> Any:
         ssr_mode=False,  # server-side rendering needs Node; the client-rendered UI needs nothing extra
         css_paths=[STYLE],
     )
+    bound_sessions(demo)  # after mounting, which creates the session store: API calls do not pile up sessions
+    return mounted
 
 
 def server_config(app: Any, *, host: str, port: int, **options: Any) -> Any:
