@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from .. import views
-from ..dashboard import DRILL_HEADERS, DashboardFilter, drill_down, export_charts, filter_choices
+from ..dashboard import DRILL_HEADERS, DashboardFilter, drill_down, export_charts
 from .common import PRIVATE, AppContext, friendly
 
 HIDDEN: dict[str, Any] = {"visible": False, "height": 260}  # a chart shows once it has data
@@ -230,7 +230,7 @@ def build(ctx: AppContext) -> None:
     @friendly
     def on_show(start: str, end: str, category: str, backend: str, run: str, chart: str) -> dict[Any, Any]:
         flt = DashboardFilter.from_inputs(start, end, category, backend, run)
-        choices = filter_choices(ctx.evaluator.dashboard_records())
+        choices = ctx.evaluator.dashboard_choices()
         first, last = choices["first_day"] or "YYYY-MM-DD", choices["last_day"] or "YYYY-MM-DD"
         return {
             **draw(flt, chart),
