@@ -88,11 +88,15 @@ def _charts() -> dict[str, gr.BarPlot | gr.LinePlot | gr.ScatterPlot]:
             **HIDDEN,
         )
     with gr.Row():
-        with gr.Column(min_width=0):
+        with gr.Column():
             charts["days"] = gr.LinePlot(elem_id="dashboard-days", **DAYS)
             charts["day points"] = gr.ScatterPlot(elem_id="dashboard-day-points", **DAYS)
         charts["day counts"] = gr.BarPlot(
-            x="day", title="Graded evaluations per day (UTC)", elem_id="dashboard-day-counts", **COUNTS
+            x="day",
+            title="Graded evaluations per day (UTC)",
+            x_label_angle=-30,
+            elem_id="dashboard-day-counts",
+            **COUNTS,
         )
     with gr.Row():
         charts["agreement"] = gr.BarPlot(
