@@ -17,9 +17,11 @@ from typing import Any
 
 from .backends import Judge, build_judge
 from .config import Settings
+from .dashboard import DashboardFilter, filter_choices, filter_records
 from .dataset import Dataset, QAItem, load_dataset, parse_dataset
 from .errors import DatasetError, InputError, LogError, NotFoundError
 from .log import EvalLog
+from .log_stats import aggregate_records
 from .models import EvaluationRecord, FeedbackRecord, GradeRequest
 from .pii import scrub_pii
 from .redact import redact
@@ -52,6 +54,7 @@ class Evaluator:
         self._log = log
         self._sentiment = sentiment
         self._lock = threading.Lock()
+        self._filter_choices: tuple[int, dict[str, Any]] | None = None  # (log records read, choices)
 
     # -- collaborators, built on first use -------------------------------------------------
     @property
@@ -276,9 +279,30 @@ class Evaluator:
         """How often ``question_id`` was graded, its mean score and its last grades (from the log)."""
         return self.log.question_history(question_id)
 
-    def dashboard(self) -> Any:
-        """The log's running totals (scores, days, categories, agreement, sentiment, tokens, cost)."""
-        return self.log.aggregate()
+    def dashboard(self, filtered: DashboardFilter | None = None) -> Any:
+        """The log's running totals (scores, days, categories, agreement, sentiment, tokens, cost).
+
+        With an active ``filtered``, the same figures over the evaluations it keeps (read from every record).
+        """
+        if filtered is None or not filtered.active:
+            return self.log.aggregate()
+        kept = filter_records(self.log.records(), filtered)
+        return aggregate_records(kept, damaged=self.log.damaged_lines)
+
+    def dashboard_records(self) -> list[dict[str, Any]]:
+        """Every log record, oldest first: what the dashboard's drill-down reads."""
+        return self.log.records()
+
+    def dashboard_choices(self) -> dict[str, Any]:
+        """What the dashboard's filters offer (:func:`filter_choices`), read again only once the log has grown.
+
+        Reading every record costs about 0.7 s at 100,000 records; the running totals cost well under 1 ms.
+        """
+        count = self.log.aggregate()["records"]
+        cached = self._filter_choices
+        if cached is None or cached[0] != count:
+            cached = self._filter_choices = (count, filter_choices(self.log.records()))
+        return cached[1]
 
     def stream_batch(self, items: Sequence[Any], **options: Any) -> Iterator[Any]:
         """Grade ``items`` in a worker thread, yielding progress (see :func:`evaluator.jobs.stream_batch`)."""
