@@ -37,6 +37,22 @@ CALLS = int(os.environ.get("BENCH_CALLS", "200"))
 DATA = ROOT / "data" / "Q&A_db_practice.json"
 
 
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, timeout: float = 60.0) -> None:
+    """Return once ``url``'s ``/healthz`` answers 200; RuntimeError if ``proc`` exits or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"app.py did not answer /healthz within {timeout:.0f} s")
+        try:
+            if httpx.get(f"{url}healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.02)
+
+
 def _env(folder: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "HF_TOKEN", "HF_LOG_REPO")}
     env.update(
@@ -66,15 +82,7 @@ def startup() -> tuple[float, float]:
             stderr=subprocess.DEVNULL,
         )
         try:
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"app.py exited with {proc.returncode}")
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.02)
+            wait_healthy(proc, f"http://127.0.0.1:{port}/")
             ready = time.perf_counter() - started
             client = Client(f"http://127.0.0.1:{port}/", verbose=False)
             try:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from bench.app_bench import ROOT, _call, _env
+from bench.app_bench import ROOT, _call, _env, wait_healthy
 from evaluator.testing.openai_server import FakeOpenAIServer
 from tests.served_app import free_port
 
@@ -91,16 +91,7 @@ def serve(**env: str) -> Iterator[App]:
         )
         app = App(f"http://127.0.0.1:{port}/", proc, folder / "log.jsonl")
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"app.py did not start (exit code {proc.poll()})")
-                try:
-                    if httpx.get(f"{app.url}healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.05)
+            wait_healthy(proc, app.url)
             yield app
         finally:
             if proc.poll() is None:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .batch_io import BatchItem, ResultRow, file_format, parse_row, read_rows
+from .batch_io import BatchItem, ResultRow, file_format, parse_row, read_input, read_rows
 from .dataset import cell
 from .errors import InputError
 from .models import verdict_for
@@ -101,12 +101,7 @@ def parse_human_file(path: Path, *, evaluator: Evaluator, scale: float = 5.0) ->
     if scale <= 0:
         raise InputError(f"The human score scale must be above 0, got {scale:g}")
     fmt = file_format(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"File not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"Cannot read {path.name}: {exc}") from None
+    text = read_input(path)
     items, human, errors = [], {}, []
     seen: dict[str, int] = {}
     for line, raw in read_rows(text, fmt):

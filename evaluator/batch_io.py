@@ -254,6 +254,16 @@ def read_rows(text: str, fmt: str) -> Iterable[tuple[int, Any]]:
         yield reader.line_num, {(k or "").strip(): v for k, v in row.items()}
 
 
+def read_input(path: Path, what: str = "file") -> str:
+    """The text of an input file (a UTF-8 BOM dropped); :class:`InputError` naming ``what`` if it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"{what.capitalize()} not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"Cannot read {what} {path.name}: {exc}") from None
+
+
 def parse_batch(
     source: str | os.PathLike[str], fmt: str | None = None, *, evaluator: Evaluator, candidate: bool = False
 ) -> ParsedBatch:
@@ -272,12 +282,7 @@ def parse_batch(
     if isinstance(source, os.PathLike):
         path = Path(source)
         fmt = file_format(path, fmt)
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise InputError(f"Batch file not found: {path}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"Cannot read batch file {path.name}: {exc}") from None
+        text = read_input(path, "batch file")
     else:
         if fmt is None:
             raise InputError("Say whether the batch text is jsonl or csv")
