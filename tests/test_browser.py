@@ -31,6 +31,15 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 GRADE_TIMEOUT_MS = 60_000  # the offline judge loads its model on the first grading
+# True once the newest grade's headline is at the top of the chat's scrolled area, not scrolled past.
+GRADE_IN_VIEW = """() => {
+  const box = document.querySelector('#chatbot .bubble-wrap');
+  const bots = [...document.querySelectorAll('#chatbot .bot-row')].filter(r => r.innerText.includes('/10 —'));
+  const grade = bots[bots.length - 1];
+  if (!box || !grade) return false;
+  const top = grade.getBoundingClientRect().top - box.getBoundingClientRect().top;
+  return top >= 20 && top < box.clientHeight / 2;  // below the chat's label, near the top
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +100,7 @@ def test_chat_grade_then_feedback_with_sentiment(browser: Any, served: ServedApp
         grade = chatbot.get_by_text("/10 —").first.inner_text()
         assert "correct" in grade
         chatbot.get_by_text("Reference answer:").first.wait_for()
-        # Show the answer and the grade's head in the screenshot (the chat has scrolled to the next question).
-        chatbot.get_by_text("The mean is the average").first.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.wait_for_function(GRADE_IN_VIEW)  # the chat shows the grade from its headline
         page.screenshot(path=str(shots / "chat.png"), full_page=True)
 
         # The grade is in the log with the answer given in the browser.

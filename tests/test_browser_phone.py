@@ -21,20 +21,11 @@ from evaluator.config import Settings
 from evaluator.testing.openai_server import FakeOpenAIServer
 from tests.conftest import DATA_PATH, ROOT
 from tests.served_app import ServedApp
-from tests.test_browser import GRADE_TIMEOUT_MS, browser  # noqa: F401 (the browser fixture)
+from tests.test_browser import GRADE_IN_VIEW, GRADE_TIMEOUT_MS, browser  # noqa: F401 (the browser fixture)
 
 WIDTHS = {"desktop": 1280, "phone": 390}
 LIMIT = 500  # MAX_ANSWER_CHARS of the served app
 TABS = ["Chat evaluation", "Dataset", "Feedback", "Batch", "Dashboard", "Runs"]
-# True once the newest grade's headline is at the top of the chat's scrolled area, not scrolled past.
-GRADE_IN_VIEW = """() => {
-  const box = document.querySelector('#chatbot .bubble-wrap');
-  const bots = [...document.querySelectorAll('#chatbot .bot-row')].filter(r => r.innerText.includes('/10 —'));
-  const grade = bots[bots.length - 1];
-  if (!box || !grade) return false;
-  const top = grade.getBoundingClientRect().top - box.getBoundingClientRect().top;
-  return top >= -2 && top < box.clientHeight / 2;
-}"""
 
 
 @pytest.fixture(scope="module")

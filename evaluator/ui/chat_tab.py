@@ -14,12 +14,13 @@ from .common import PRIVATE, QUIET, AppContext, SessionState, client_key, friend
 
 # The chat scrolls itself (Gradio's autoscroll would keep following the bottom, past a long grade's headline):
 # to the end for a new question or a pending answer, and after a grade to that grade's headline ("x/10 — verdict").
+# The headline lands 36 px below the top, clear of the chat's label.
 _SCROLL = """() => setTimeout(() => {
   const box = document.querySelector('#chatbot .bubble-wrap');
   const bots = document.querySelectorAll('#chatbot .bot-row');
   const target = %s;
   if (!box) return;
-  box.scrollTop = target ? box.scrollTop + target.getBoundingClientRect().top - box.getBoundingClientRect().top - 8
+  box.scrollTop = target ? box.scrollTop + target.getBoundingClientRect().top - box.getBoundingClientRect().top - 36
                          : box.scrollHeight;
 }, 150)"""
 SCROLL_END = _SCROLL % "null"
