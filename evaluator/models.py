@@ -213,9 +213,10 @@ class EvaluationRecord:
             value = data.get(name)
             return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
-        score, verdict = number("score"), text("verdict")
+        score = number("score")
         grade = None
-        if data.get("status") == "ok" and score is not None and verdict is not None:
+        if data.get("status") == "ok" and score is not None:
+            verdict = text("verdict") or verdict_for(score)  # a line without one: the verdict its score means
             criteria, missed = data.get("criteria"), data.get("missed_points")
             grade = Grade(
                 score=score,
