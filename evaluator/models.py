@@ -207,11 +207,11 @@ class EvaluationRecord:
 
         def text(name: str) -> str | None:
             value = data.get(name)
-            return value if isinstance(value, str) else None
+            return value if type(value) is str else None
 
         def number(name: str) -> float | None:
             value = data.get(name)
-            return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+            return float(value) if type(value) in (float, int) else None  # bool is not a number here
 
         score = number("score")
         grade = None
