@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from . import csvsafe
 from .dataset import UNCATEGORISED
 from .errors import InputError
 from .intervals import CONFIDENCE, bootstrap_mean
+from .models import EvaluationRecord
 from .runs import Run, question_key
 from .views import _md, _short
 
@@ -220,10 +221,10 @@ class Comparison:
 
 
 def _pairs(
-    items_a: Sequence[Mapping[str, Any]], items_b: Sequence[Mapping[str, Any]]
-) -> tuple[list[tuple[Mapping[str, Any], Mapping[str, Any]]], int, int]:
+    items_a: Sequence[EvaluationRecord], items_b: Sequence[EvaluationRecord]
+) -> tuple[list[tuple[EvaluationRecord, EvaluationRecord]], int, int]:
     """Records of the same question in A and B (the n-th of a repeated question with the n-th), and the rest."""
-    by_key: dict[str, list[Mapping[str, Any]]] = {}
+    by_key: dict[str, list[EvaluationRecord]] = {}
     for rec in items_b:
         by_key.setdefault(question_key(rec), []).append(rec)
     pairs = []
@@ -238,7 +239,7 @@ def _pairs(
     return pairs, only_a, only_b
 
 
-def _check(run_a: Run, run_b: Run, pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> list[str]:
+def _check(run_a: Run, run_b: Run, pairs: Sequence[tuple[EvaluationRecord, EvaluationRecord]]) -> list[str]:
     """Reasons the two runs are not comparable (judges, dataset versions); empty when they are."""
     problems = []
     if set(run_a.judges) != set(run_b.judges) or len(run_a.judges) != 1:
@@ -246,10 +247,7 @@ def _check(run_a: Run, run_b: Run, pairs: Sequence[tuple[Mapping[str, Any], Mapp
         b = ", ".join(map(str, run_b.judges)) or "unknown"
         problems.append(f"the runs were graded by different judges (A: {a}; B: {b}): their scores are not comparable")
     changed = sum(
-        1
-        for x, y in pairs
-        if (x.get("reference") or "").strip() != (y.get("reference") or "").strip()
-        or (x.get("question") or "").strip() != (y.get("question") or "").strip()
+        1 for x, y in pairs if x.reference.strip() != y.reference.strip() or x.question.strip() != y.question.strip()
     )
     if changed:
         problems.append(
@@ -261,9 +259,9 @@ def _check(run_a: Run, run_b: Run, pairs: Sequence[tuple[Mapping[str, Any], Mapp
 
 def compare(
     run_a: Run,
-    items_a: Sequence[Mapping[str, Any]],
+    items_a: Sequence[EvaluationRecord],
     run_b: Run,
-    items_b: Sequence[Mapping[str, Any]],
+    items_b: Sequence[EvaluationRecord],
     *,
     force: bool = False,
     top: int = TOP,
@@ -285,21 +283,21 @@ def compare(
         warnings.append(f"the runs cover different question sets: only the {len(pairs)} shared questions are compared")
     scored = [
         ItemDelta(
-            question_id=x.get("question_id"),
-            category=x.get("category") or y.get("category"),
-            question=str(x.get("question") or ""),
-            reference=str(x.get("reference") or ""),
-            answer_a=str(x.get("answer") or ""),
-            answer_b=str(y.get("answer") or ""),
-            score_a=float(x["score"]),
-            score_b=float(y["score"]),
-            verdict_a=x.get("verdict"),
-            verdict_b=y.get("verdict"),
-            feedback_a=x.get("feedback"),
-            feedback_b=y.get("feedback"),
+            question_id=x.question_id,
+            category=x.category or y.category,
+            question=x.question,
+            reference=x.reference,
+            answer_a=x.answer,
+            answer_b=y.answer,
+            score_a=x.result.grade.score,
+            score_b=y.result.grade.score,
+            verdict_a=x.result.grade.verdict,
+            verdict_b=y.result.grade.verdict,
+            feedback_a=x.result.grade.feedback,
+            feedback_b=y.result.grade.feedback,
         )
         for x, y in pairs
-        if x.get("status") == "ok" and y.get("status") == "ok"
+        if x.result.grade is not None and y.result.grade is not None
     ]
     if not scored:
         raise InputError(f"No shared question was graded successfully in both {run_a.label} and {run_b.label}.")

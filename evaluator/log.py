@@ -38,7 +38,7 @@ import orjson
 from .config import Settings
 from .errors import LogError
 from .log_stats import LogStats, timestamp_of
-from .models import EvaluationRecord
+from .models import EvaluationRecord, FeedbackRecord
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -374,6 +374,10 @@ class EvalLog:
         """The evaluation record with this id, typed, or None (no record, or not an evaluation)."""
         rec = self.get(record_id)
         return EvaluationRecord.from_dict(rec) if rec is not None and rec.get("kind") == "evaluation" else None
+
+    def feedback(self) -> list[FeedbackRecord]:
+        """Every feedback record, oldest first, typed."""
+        return [FeedbackRecord.from_dict(r) for r in self.records("feedback")]
 
     def __len__(self) -> int:
         with self._read_lock:

@@ -207,15 +207,16 @@ class EvaluationRecord:
 
         def text(name: str) -> str | None:
             value = data.get(name)
-            return value if isinstance(value, str) else None
+            return value if type(value) is str else None
 
         def number(name: str) -> float | None:
             value = data.get(name)
-            return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+            return float(value) if type(value) in (float, int) else None  # bool is not a number here
 
-        score, verdict = number("score"), text("verdict")
+        score = number("score")
         grade = None
-        if data.get("status") == "ok" and score is not None and verdict is not None:
+        if data.get("status") == "ok" and score is not None:
+            verdict = text("verdict") or verdict_for(score)  # a line without one: the verdict its score means
             criteria, missed = data.get("criteria"), data.get("missed_points")
             grade = Grade(
                 score=score,
@@ -317,6 +318,29 @@ class FeedbackRecord:
     rating: int | None = None
     id: str = field(default_factory=new_id)
     timestamp: str = field(default_factory=utc_now)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeedbackRecord:
+        """The record of one log line (``to_dict()``'s output); missing or mistyped fields read as empty."""
+
+        def text(name: str) -> str:
+            value = data.get(name)
+            return value if isinstance(value, str) else ""
+
+        agree, rating, score = data.get("agree"), data.get("rating"), data.get("sentiment_score")
+        return cls(
+            evaluation_id=text("evaluation_id"),
+            comment=text("comment"),
+            sentiment=Sentiment(
+                label=text("sentiment_label"),
+                score=float(score) if isinstance(score, int | float) and not isinstance(score, bool) else 0.0,
+                backend=text("sentiment_backend"),
+            ),
+            agree=agree if isinstance(agree, bool) else None,
+            rating=rating if isinstance(rating, int) and not isinstance(rating, bool) else None,
+            id=text("id"),
+            timestamp=text("timestamp"),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The flat JSON-ready dict written as one log line."""

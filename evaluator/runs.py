@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, LogError, NotFoundError
-from .models import SCHEMA_VERSION, new_id, utc_now
+from .models import SCHEMA_VERSION, EvaluationRecord, new_id, utc_now
 
 if TYPE_CHECKING:
     from .batch_io import BatchItem
@@ -44,12 +44,11 @@ SOURCES = ("cli", "app", "openai-batch", "head-to-head")
 _RESULTS_SUFFIXES = (".jsonl", ".csv", ".json", ".ndjson")
 
 
-def question_key(record: Mapping[str, Any]) -> str:
+def question_key(record: EvaluationRecord) -> str:
     """The identity of a record's question across runs: its dataset id, else a hash of its text."""
-    qid = record.get("question_id")
-    if isinstance(qid, str) and qid:
-        return qid
-    text = " ".join(str(record.get("question") or "").split()).lower()
+    if record.question_id:
+        return record.question_id
+    text = " ".join(record.question.split()).lower()
     return "q:" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -81,6 +80,34 @@ class RunRecord:
     head_to_head: str | None = None  # the head-to-head this run belongs to
     id: str = field(default_factory=new_id)
     timestamp: str = field(default_factory=utc_now)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
+        """The record of one log line (``to_dict()``'s output); missing or mistyped fields read as empty."""
+
+        def text(name: str) -> str | None:
+            value = data.get(name)
+            return value if isinstance(value, str) else None
+
+        items, extra = data.get("items"), data.get("extra_cost_usd")
+        return cls(
+            run_id=text("run_id") or "",
+            event=text("event") or "",
+            source=text("source") or "",
+            name=text("name"),
+            dataset=text("dataset"),
+            dataset_hash=text("dataset_hash"),
+            input=text("input"),
+            candidate_model=text("candidate_model"),
+            judge_backend=text("judge_backend"),
+            judge_model=text("judge_model"),
+            prompt_version=text("prompt_version"),
+            items=items if isinstance(items, int) and not isinstance(items, bool) else None,
+            extra_cost_usd=float(extra) if isinstance(extra, int | float) and not isinstance(extra, bool) else 0.0,
+            head_to_head=text("head_to_head"),
+            id=text("id") or "",
+            timestamp=text("timestamp") or "",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The flat JSON-ready dict written as one log line."""
@@ -224,15 +251,14 @@ class Run:
         }
 
 
-def _chosen(records: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+def _chosen(records: Sequence[EvaluationRecord]) -> tuple[list[EvaluationRecord], int]:
     """The records that stand for a run's items (see the module docstring), and how many items failed."""
-    graded: dict[tuple[str, str], dict[str, Any]] = {}
-    failed: dict[str, dict[str, Any]] = {}
+    graded: dict[tuple[str, str], EvaluationRecord] = {}
+    failed: dict[str, EvaluationRecord] = {}
     for rec in records:
         key = question_key(rec)
-        score = rec.get("score")
-        if rec.get("status") == "ok" and isinstance(score, int | float) and not isinstance(score, bool):
-            graded[(key, str(rec.get("answer") or ""))] = rec
+        if rec.ok:
+            graded[(key, rec.answer)] = rec
         else:
             failed[key] = rec
     answered = {key for key, _ in graded}
@@ -242,33 +268,33 @@ def _chosen(records: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], in
 
 def _summarise(
     run_id: str,
-    evaluations: Sequence[dict[str, Any]],
-    markers: Sequence[dict[str, Any]],
-    chosen: tuple[list[dict[str, Any]], int],
+    evaluations: Sequence[EvaluationRecord],
+    markers: Sequence[RunRecord],
+    chosen: tuple[list[EvaluationRecord], int],
 ) -> Run:
     """A :class:`Run` from its evaluation records, its run records (both oldest first) and :func:`_chosen` of them."""
     items, failed = chosen
-    scores = [float(r["score"]) for r in items if r.get("status") == "ok"]
+    scores = [r.score for r in items if r.score is not None]
 
     def latest(name: str) -> Any:
-        return next((m.get(name) for m in reversed(markers) if m.get(name) is not None), None)
+        return next((getattr(m, name) for m in reversed(markers) if getattr(m, name)), None)
 
-    seen = dict.fromkeys((r.get("judge_backend"), r.get("judge_model"), r.get("prompt_version")) for r in evaluations)
+    seen = dict.fromkeys(
+        (r.result.backend or None, r.result.model or None, r.result.prompt_version or None) for r in evaluations
+    )
     judges = [Judge(*key) for key in seen]
     if not judges and latest("judge_backend"):
         judges = [Judge(latest("judge_backend"), latest("judge_model"), latest("prompt_version"))]
-    candidates = Counter(r.get("candidate_model") for r in evaluations if r.get("candidate_model"))
-    stamps = [t for t in (r.get("timestamp") for r in (*markers, *evaluations)) if isinstance(t, str)]
-    starts = [m["timestamp"] for m in markers if m.get("event") == "start" and isinstance(m.get("timestamp"), str)]
-    cost = sum(float(r.get("cost_usd") or 0.0) for r in evaluations)
-    cost += sum(float(m.get("extra_cost_usd") or 0.0) for m in markers)
+    candidates = Counter(r.candidate_model for r in evaluations if r.candidate_model)
+    stamps = [r.timestamp for r in (*markers, *evaluations) if r.timestamp]
+    starts = [m.timestamp for m in markers if m.event == "start" and m.timestamp]
+    cost = sum(r.result.usage.cost_usd for r in evaluations) + sum(m.extra_cost_usd for m in markers)
     return Run(
         id=run_id,
         name=latest("name"),
         source=latest("source") or ("batch" if evaluations else None),
         dataset=latest("dataset"),
-        dataset_hash=latest("dataset_hash")
-        or content_hash((str(r.get("question") or ""), str(r.get("reference") or "")) for r in items),
+        dataset_hash=latest("dataset_hash") or content_hash((r.question, r.reference) for r in items),
         input=latest("input"),
         candidate_model=latest("candidate_model") or (candidates.most_common(1)[0][0] if candidates else None),
         judges=tuple(judges),
@@ -287,29 +313,26 @@ class RunIndex:
     """Every run in a set of log records, with each run's item records; built in one pass.
 
     Args:
-        records: log records oldest first (``EvalLog.records()``): evaluations with a ``batch_id`` and run records.
+        evaluations: evaluation records oldest first; those with a ``batch_id`` belong to that run.
+        markers: run records oldest first.
     """
 
-    def __init__(self, records: Iterable[dict[str, Any]]) -> None:
-        self._evaluations: dict[str, list[dict[str, Any]]] = {}
-        self._markers: dict[str, list[dict[str, Any]]] = {}
-        for rec in records:
-            kind = rec.get("kind")
-            if kind == "evaluation":
-                run_id = rec.get("batch_id")
-                if isinstance(run_id, str) and run_id:
-                    self._evaluations.setdefault(run_id, []).append(rec)
-            elif kind == RUN_KIND:
-                run_id = rec.get("run_id")
-                if isinstance(run_id, str) and run_id:
-                    self._markers.setdefault(run_id, []).append(rec)
+    def __init__(self, evaluations: Iterable[EvaluationRecord], markers: Iterable[RunRecord] = ()) -> None:
+        self._evaluations: dict[str, list[EvaluationRecord]] = {}
+        self._markers: dict[str, list[RunRecord]] = {}
+        for rec in evaluations:
+            if rec.batch_id:
+                self._evaluations.setdefault(rec.batch_id, []).append(rec)
+        for marker in markers:
+            if marker.run_id:
+                self._markers.setdefault(marker.run_id, []).append(marker)
         self._runs: dict[str, Run] = {}
-        self._chosen: dict[str, tuple[list[dict[str, Any]], int]] = {}
+        self._chosen: dict[str, tuple[list[EvaluationRecord], int]] = {}
 
     @classmethod
     def from_log(cls, log: EvalLog) -> RunIndex:
         """The runs in the whole log (local files and the Hub copy)."""
-        return cls(log.records())
+        return cls(log.evaluations(), map(RunRecord.from_dict, log.records(RUN_KIND)))
 
     def run(self, run_id: str) -> Run:
         """The run with exactly this id (:class:`NotFoundError` if none)."""
@@ -345,7 +368,7 @@ class RunIndex:
             raise InputError(f"{ref!r} is the start of several run ids ({ids}): give more of it.")
         raise NotFoundError(f"There is no run named {ref!r} in the log (see `python -m evaluator runs`).")
 
-    def items(self, run_id: str) -> list[dict[str, Any]]:
+    def items(self, run_id: str) -> list[EvaluationRecord]:
         """The records that stand for the run's items, in the order they were first graded."""
         self.run(run_id)
         return self._chosen[run_id][0]
@@ -357,7 +380,7 @@ def is_results_file(ref: str) -> bool:
     return path.suffix.lower() in _RESULTS_SUFFIXES and path.is_file()
 
 
-def results_file_run(path: str | Path) -> tuple[Run, list[dict[str, Any]]]:
+def results_file_run(path: str | Path) -> tuple[Run, list[EvaluationRecord]]:
     """A run read from a results file of ``batch``/``openai-batch ingest``: its summary and item records."""
     from .batch_io import read_results
 
@@ -366,13 +389,7 @@ def results_file_run(path: str | Path) -> tuple[Run, list[dict[str, Any]]]:
     if not rows:
         raise InputError(f"{path} has no graded rows: is it a results file written by `python -m evaluator batch`?")
     records = [
-        {
-            **row.to_dict(),
-            "kind": "evaluation",
-            "id": row.evaluation_id,
-            "batch_id": str(path),
-        }
-        for row in rows
+        EvaluationRecord.from_dict({**row.to_dict(), "id": row.evaluation_id, "batch_id": str(path)}) for row in rows
     ]
     index = RunIndex(records)
     run = index.run(str(path))

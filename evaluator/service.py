@@ -264,15 +264,18 @@ class Evaluator:
         """The latest ``limit`` feedback records, newest first, each with the question, score and verdict graded."""
         if limit < 1:
             return []
-        feedback = self.log.records(kind="feedback")
         # Newest append first among equal timestamps (millisecond clock), then by time across merged replica logs.
-        latest = sorted(reversed(feedback), key=lambda r: r.get("timestamp") or "", reverse=True)[:limit]
+        latest = sorted(reversed(self.log.feedback()), key=lambda fb: fb.timestamp, reverse=True)[:limit]
         out = []
         for fb in latest:
             # Look up only the evaluations shown, by id, instead of copying the whole log.
-            evaluation = self.log.evaluation(fb.get("evaluation_id") or "")
-            graded = {"question": evaluation.question, "score": evaluation.score, "verdict": evaluation.verdict}
-            out.append({**fb, **(graded if evaluation else dict.fromkeys(graded))})
+            evaluation = self.log.evaluation(fb.evaluation_id)
+            graded = {
+                "question": evaluation.question if evaluation else None,
+                "score": evaluation.score if evaluation else None,
+                "verdict": evaluation.verdict if evaluation else None,
+            }
+            out.append({**fb.to_dict(), **graded})
         return out
 
     def question_history(self, question_id: str) -> dict[str, Any]:

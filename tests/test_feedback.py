@@ -125,6 +125,22 @@ def test_recent_feedback_is_newest_first_with_sentiment_and_the_grade(evaluator:
     assert evaluator.recent_feedback(limit=0) == []
 
 
+def test_feedback_reads_back_from_the_log_as_it_was_written(evaluator: Evaluator, evaluation_id: str) -> None:
+    written = evaluator.submit_feedback(evaluation_id, agree=False, rating=2, comment="unfair grade")
+
+    assert evaluator.log.feedback() == [written]
+
+
+def test_recent_feedback_on_an_evaluation_missing_from_the_log_shows_no_grade(evaluator: Evaluator) -> None:
+    # A replica's feedback can arrive before (or without) the evaluation it is about.
+    evaluator.log.append({"kind": "feedback", "id": "f1", "evaluation_id": "gone", "comment": "ok", "rating": 4})
+
+    [recent] = evaluator.recent_feedback()
+
+    assert recent["id"] == "f1" and recent["rating"] == 4 and recent["comment"] == "ok"
+    assert recent["question"] is None and recent["score"] is None and recent["verdict"] is None
+
+
 def test_health_reports_the_sentiment_backend_without_loading_it(evaluator: Evaluator, evaluation_id: str) -> None:
     name = evaluator.sentiment.model_name
     assert evaluator.health()["sentiment_backend"] == f"not loaded yet ({name})"

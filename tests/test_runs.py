@@ -17,6 +17,7 @@ from evaluator.compare import MismatchError, compare
 from evaluator.config import Settings
 from evaluator.intervals import bootstrap_mean
 from evaluator.log import EvalLog
+from evaluator.models import EvaluationRecord, verdict_for
 from evaluator.openai_batch import ingest, submit, wait
 from evaluator.runs import Judge, Run, RunIndex, RunInfo
 from evaluator.service import Evaluator
@@ -275,11 +276,16 @@ def _run(run_id: str) -> Run:
     return Run(run_id, run_id, "cli", "d", "h", None, None, (Judge("openai", "m", "v1"),), None, None, 0, 0, 0, None, 0)
 
 
-def _items(scores: list[float]) -> list[dict]:
-    return [
-        {"question_id": f"q{n}", "question": f"q{n}?", "reference": "r", "answer": "a", "status": "ok", "score": s}
-        for n, s in enumerate(scores)
-    ]
+def _item(n: int, score: float, answer: str = "a", question_id: str | None = None) -> EvaluationRecord:
+    qid = question_id or f"q{n}"
+    return EvaluationRecord.from_dict(
+        {"question_id": qid, "question": f"q{n}?", "reference": "r", "answer": answer, "status": "ok", "score": score,
+         "verdict": verdict_for(score)}
+    )  # fmt: skip
+
+
+def _items(scores: list[float]) -> list[EvaluationRecord]:
+    return [_item(n, s) for n, s in enumerate(scores)]
 
 
 def test_the_gate_uses_the_interval_not_the_point_estimate() -> None:
@@ -300,7 +306,7 @@ def test_compare_needs_a_shared_question_and_refuses_mismatched_judges_in_code()
     with pytest.raises(MismatchError, match="different judges"):
         compare(_run("a"), _items([5.0]), other, _items([5.0]))
     with pytest.raises(Exception, match="no question in common"):
-        compare(_run("a"), _items([5.0]), _run("b"), [{**_items([5.0])[0], "question_id": "other"}])
+        compare(_run("a"), _items([5.0]), _run("b"), [_item(0, 5.0, question_id="other")])
 
 
 def test_paired_bootstrap_interval() -> None:
@@ -321,9 +327,7 @@ def test_shipped_examples_make_two_comparable_runs() -> None:
 
 def test_comparison_csv_lists_every_question_most_regressed_first_and_defuses_formulas() -> None:
     a = _items([5.0, 5.0, 5.0])
-    b = [
-        {**r, "answer": ans} for r, ans in zip(_items([9.0, 1.0, 5.0]), ["fine", '=HYPERLINK("x")', "ok"], strict=True)
-    ]
+    b = [_item(0, 9.0, "fine"), _item(1, 1.0, '=HYPERLINK("x")'), _item(2, 5.0, "ok")]
     rows = list(csv.DictReader(io.StringIO(compare(_run("a"), a, _run("b"), b).csv_text())))
     assert [r["question_id"] for r in rows] == ["q1", "q2", "q0"]
     assert rows[0]["answer_b"] == '\'=HYPERLINK("x")' and rows[0]["delta"] == "-4.0"
