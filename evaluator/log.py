@@ -366,9 +366,12 @@ class EvalLog:
             rec = self._by_id.get(record_id)
         return dict(rec) if rec is not None else None
 
-    def evaluations(self) -> list[EvaluationRecord]:
-        """Every evaluation record, oldest first, typed."""
-        return [EvaluationRecord.from_dict(r) for r in self.records("evaluation")]
+    def evaluations(self, *, in_runs: bool = False) -> list[EvaluationRecord]:
+        """Every evaluation record, oldest first, typed; ``in_runs``: only those of a batch run (a ``batch_id``)."""
+        records = self.records("evaluation")
+        if in_runs:
+            records = [r for r in records if r.get("batch_id")]
+        return [EvaluationRecord.from_dict(r) for r in records]
 
     def evaluation(self, record_id: str) -> EvaluationRecord | None:
         """The evaluation record with this id, typed, or None (no record, or not an evaluation)."""

@@ -332,7 +332,7 @@ class RunIndex:
     @classmethod
     def from_log(cls, log: EvalLog) -> RunIndex:
         """The runs in the whole log (local files and the Hub copy)."""
-        return cls(log.evaluations(), map(RunRecord.from_dict, log.records(RUN_KIND)))
+        return cls(log.evaluations(in_runs=True), map(RunRecord.from_dict, log.records(RUN_KIND)))
 
     def run(self, run_id: str) -> Run:
         """The run with exactly this id (:class:`NotFoundError` if none)."""
