@@ -167,16 +167,14 @@ def build(demo: gr.Blocks, ctx: AppContext, state: SessionState) -> None:
         return views.batch_row_markdown(shown[index]) if isinstance(index, int) and 0 <= index < len(shown) else ""
 
     mode.change(on_mode, [mode], [upload, limit, candidate], **QUIET)
-    started = run.click(
+    # In order: the last run's row detail and downloads go, the run streams, then its downloads show.
+    run.click(lambda: ("", gr.Row(visible=False)), None, [detail, downloads], **QUIET).then(
         on_run,
         [mode, upload, candidate, limit, concurrency, state.dataset],
         [status, table, rows, csv_dl, jsonl_dl],
         api_name="run_batch",
         concurrency_limit=1,
-    )
-    started.success(lambda: gr.Row(visible=True), None, downloads, **PRIVATE)
-    # A new run: the last run's row detail and downloads go.
-    run.click(lambda: ("", gr.Row(visible=False)), None, [detail, downloads], **QUIET)
+    ).success(lambda: gr.Row(visible=True), None, downloads, **PRIVATE)
     table.select(on_select, [rows], [detail], **QUIET)
 
 
