@@ -260,23 +260,26 @@ class Evaluator:
         self.record(record)
         return record
 
-    def recent_feedback(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The latest ``limit`` feedback records, newest first, each with the question, score and verdict graded."""
+    def recent_feedback_records(self, limit: int = 20) -> list[tuple[FeedbackRecord, EvaluationRecord | None]]:
+        """The latest ``limit`` feedback records, newest first, each with the evaluation it rates (None if absent)."""
         if limit < 1:
             return []
         # Newest append first among equal timestamps (millisecond clock), then by time across merged replica logs.
         latest = sorted(reversed(self.log.feedback()), key=lambda fb: fb.timestamp, reverse=True)[:limit]
-        out = []
-        for fb in latest:
-            # Look up only the evaluations shown, by id, instead of copying the whole log.
-            evaluation = self.log.evaluation(fb.evaluation_id)
-            graded = {
+        # Look up only the evaluations shown, by id, instead of copying the whole log.
+        return [(fb, self.log.evaluation(fb.evaluation_id)) for fb in latest]
+
+    def recent_feedback(self, limit: int = 20) -> list[dict[str, Any]]:
+        """:meth:`recent_feedback_records` as JSON: each feedback with the question, score and verdict graded."""
+        return [
+            {
+                **fb.to_dict(),
                 "question": evaluation.question if evaluation else None,
                 "score": evaluation.score if evaluation else None,
                 "verdict": evaluation.verdict if evaluation else None,
             }
-            out.append({**fb.to_dict(), **graded})
-        return out
+            for fb, evaluation in self.recent_feedback_records(limit)
+        ]
 
     def question_history(self, question_id: str) -> dict[str, Any]:
         """How often ``question_id`` was graded, its mean score and its last grades (from the log)."""

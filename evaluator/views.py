@@ -213,24 +213,24 @@ def feedback_markdown(record: FeedbackRecord) -> str:
     )
 
 
-def feedback_rows(recent: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
-    """Rows of the recent-feedback table (:data:`FEEDBACK_HEADERS`), from ``Evaluator.recent_feedback``."""
+def feedback_rows(recent: Sequence[tuple[FeedbackRecord, EvaluationRecord | None]]) -> list[list[Any]]:
+    """Rows of the recent-feedback table (:data:`FEEDBACK_HEADERS`), from ``Evaluator.recent_feedback_records``."""
     rows = []
-    for fb in recent:
-        agree = {True: "agree", False: "disagree"}.get(fb.get("agree"), "")
-        grade = f"{_score(fb.get('score'))} {fb.get('verdict') or ''}".strip() if fb.get("score") is not None else ""
-        label = fb.get("sentiment_label") or ""
-        sentiment = f"{label} ({fb['sentiment_score']:.2f})" if fb.get("sentiment_score") is not None else label
+    for fb, evaluation in recent:
+        agree = {True: "agree", False: "disagree"}.get(fb.agree, "") if fb.agree is not None else ""
+        score = evaluation.score if evaluation else None
+        grade = f"{_score(score)} {evaluation.verdict or ''}".strip() if evaluation and score is not None else ""
+        label = fb.sentiment.label
         rows.append(
             [
-                (fb.get("timestamp") or "")[:19].replace("T", " "),
-                (fb.get("evaluation_id") or "")[:12],
+                fb.timestamp[:19].replace("T", " "),
+                fb.evaluation_id[:12],
                 grade,
                 agree,
-                fb.get("rating") or "",
-                sentiment,
-                fb.get("comment") or "",
-                _short(fb.get("question"), 80),
+                fb.rating or "",
+                f"{label} ({fb.sentiment.score:.2f})" if label else "",
+                fb.comment,
+                _short(evaluation.question if evaluation else None, 80),
             ]
         )
     return rows

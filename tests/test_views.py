@@ -6,7 +6,7 @@ from evaluator import views
 from evaluator.batch_io import ResultRow
 from evaluator.config import Settings
 from evaluator.dataset import Dataset, QAItem
-from evaluator.models import EvaluationRecord, Grade, JudgeResult, Usage
+from evaluator.models import EvaluationRecord, FeedbackRecord, Grade, JudgeResult, Sentiment, Usage
 from evaluator.offline_checks import Finding
 from evaluator.offline_judge import OfflineJudge, Signals
 from evaluator.text import plural
@@ -94,22 +94,17 @@ def test_history_lists_the_last_grades() -> None:
 
 
 def test_feedback_rows_show_grade_stance_rating_and_sentiment() -> None:
-    rows = views.feedback_rows(
-        [
-            {
-                "timestamp": "2026-01-02T10:00:00.000Z",
-                "evaluation_id": "abcdef1234567890",
-                "score": 8.0,
-                "verdict": "correct",
-                "agree": False,
-                "rating": 2,
-                "sentiment_label": "negative",
-                "sentiment_score": 0.91,
-                "comment": "Too generous.",
-                "question": "What is a median?",
-            }
-        ]
+    feedback = FeedbackRecord(
+        evaluation_id="abcdef1234567890",
+        comment="Too generous.",
+        sentiment=Sentiment("negative", 0.91, "vader"),
+        agree=False,
+        rating=2,
+        timestamp="2026-01-02T10:00:00.000Z",
     )
+    grade = Grade(score=8.0, verdict="correct", criteria={}, feedback="")
+    graded = _record(JudgeResult("ok", "openai", "gpt-4o-mini", "v1", grade=grade))
+    rows = views.feedback_rows([(feedback, graded), (feedback, None)])
     assert rows == [
         [
             "2026-01-02 10:00:00",
@@ -120,7 +115,8 @@ def test_feedback_rows_show_grade_stance_rating_and_sentiment() -> None:
             "negative (0.91)",
             "Too generous.",
             "What is a median?",
-        ]
+        ],
+        ["2026-01-02 10:00:00", "abcdef123456", "", "disagree", 2, "negative (0.91)", "Too generous.", ""],
     ]
 
 

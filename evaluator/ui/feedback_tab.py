@@ -52,13 +52,13 @@ def build(demo: gr.Blocks, ctx: AppContext, state: SessionState) -> None:
         # A sent rating and opinion are not carried over to the next feedback.
         return {
             out: views.feedback_markdown(record),
-            table: views.feedback_rows(ev.recent_feedback(RECENT)),
+            table: views.feedback_rows(ev.recent_feedback_records(RECENT)),
             comment: "",
             rating: None,
             agree: "No opinion",
         }
 
-    recent = friendly(lambda: views.feedback_rows(ev.recent_feedback(RECENT)))
+    recent = friendly(lambda: views.feedback_rows(ev.recent_feedback_records(RECENT)))
     state.last_grade.change(on_graded, [state.last_grade], [eval_id, last], **QUIET)
     demo.load(recent, None, [table], **PRIVATE)
     notice = lambda: views.sentiment_status(loaded=ev.sentiment.loaded_backend is not None)  # noqa: E731
