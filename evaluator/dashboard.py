@@ -167,19 +167,20 @@ def _bar(record: Mapping[str, Any], chart: str) -> str | None:
 
 
 def drill_down(
-    records: Iterable[Mapping[str, Any]], chart: str, value: str, flt: DashboardFilter | None = None
+    records: Iterable[Mapping[str, Any]], chart: str, value: str | Iterable[str], flt: DashboardFilter | None = None
 ) -> list[list[Any]]:
-    """The evaluations behind one bar, newest first, as rows of :data:`DRILL_HEADERS` (at most MAX_TABLE_ROWS).
+    """The evaluations behind one bar (or several), newest first, as rows of :data:`DRILL_HEADERS` (at most
+    MAX_TABLE_ROWS), in one pass over ``records``.
 
-    ``chart`` is one of :data:`CHARTS` and ``value`` the bar's x value: a score bin (``7–8``), a category, a
-    day (``YYYY-MM-DD``), a verdict or a judge backend. The bars count graded evaluations, the judge bars all.
+    ``chart`` is one of :data:`CHARTS` and ``value`` the bar's x value (or a list of them): a score bin (``7–8``),
+    a category, a day (``YYYY-MM-DD``), a verdict or a judge backend. The bars count graded evaluations, the
+    judge bars all.
     """
     if chart not in CHARTS:
         raise InputError(f"No chart {chart!r} to open: choose one of {', '.join(CHARTS)}")
     flt = flt or DashboardFilter()
-    behind = [
-        r for r in records if r.get("kind") == "evaluation" and flt.keeps(r) and _bar(r, chart) == str(value).strip()
-    ]
+    wanted = {value.strip()} if isinstance(value, str) else {str(v).strip() for v in value}
+    behind = [r for r in records if r.get("kind") == "evaluation" and flt.keeps(r) and _bar(r, chart) in wanted]
     behind.sort(key=lambda r: str(r.get("timestamp") or ""), reverse=True)
     return [
         [

@@ -256,6 +256,9 @@ def test_a_bar_opens_to_the_evaluations_behind_it(filled_log: EvalLog) -> None:
     assert [r[0] for r in day] == ["2025-03-02 10:00:00", "2025-03-02 08:00:00"]
     assert [r[3] for r in dashboard.drill_down(records, "category", UNCATEGORISED)] == [UNCATEGORISED]
     assert len(dashboard.drill_down(records, "verdict", "correct")) == data["verdicts"]["correct"]
+    both = dashboard.drill_down(records, "verdict", ["correct", "incorrect"])  # two bars at once, newest first
+    assert len(both) == data["verdicts"]["correct"] + data["verdicts"]["incorrect"]
+    assert [r[0] for r in both] == sorted((r[0] for r in both), reverse=True)
     assert len(dashboard.drill_down(records, "judge", "openai")) == 4  # the failed one too, as the bar counts
     only_day_one = dashboard.DashboardFilter.from_inputs("2025-03-01", "2025-03-01")
     assert len(dashboard.drill_down(records, "judge", "openai", only_day_one)) == 2

@@ -193,13 +193,6 @@ def _filter_note(flt: DashboardFilter) -> str:
     return f"**Filtered:** {', '.join(parts)}.\n\n" if parts else ""
 
 
-def _drill_rows(records: list[dict[str, Any]], chart: str, values: list[str], flt: DashboardFilter) -> list[list[Any]]:
-    """The evaluations behind the bars ``values`` of ``chart``, newest first (at most MAX_TABLE_ROWS)."""
-    rows = [row for value in values for row in drill_down(records, chart, value, flt)]
-    rows.sort(key=lambda row: row[0], reverse=True)
-    return rows[: views.MAX_TABLE_ROWS]
-
-
 def build(ctx: AppContext) -> None:
     """Build the tab inside the current ``gr.Tabs``; it is filled when selected and on Refresh.
 
@@ -272,7 +265,7 @@ def _wire_drill(ctx: AppContext, filters: _Filters, drill: _Drill, charts: dict[
     """The drill-down: a bar chosen in the dropdowns, or bars brushed in a chart, fill the table."""
 
     def opened(chart: str, values: list[str], flt: DashboardFilter) -> dict[Any, Any]:
-        rows = _drill_rows(ctx.evaluator.dashboard_records(), chart, values, flt)
+        rows = drill_down(ctx.evaluator.dashboard_records(), chart, values, flt)
         bars = ", ".join(f"`{v}`" for v in values)
         more = f" (the newest {len(rows)} shown)" if len(rows) == views.MAX_TABLE_ROWS else ""
         return {
