@@ -43,7 +43,7 @@ from .text import content_terms
 
 logger = logging.getLogger(__name__)
 
-PROMPT_VERSION = "offline-v2"
+PROMPT_VERSION = "offline-v3"
 CAVEAT = "Similarity estimate: no LLM read this answer (all-MiniLM-L6-v2 and a calibration fitted on human grades)."
 UNRELATED_MESSAGE = "The answer shares almost nothing with the reference beyond the words of the question"
 NOT_ENGLISH = (
@@ -62,8 +62,15 @@ COVERAGE_FLOOR = 0.21
 MISSED_THRESHOLD = 0.45
 CLAUSE_MATCH = 0.5
 MISSED_GAP = 0.35
-# Below this word coverage (question-demoted, rescaled), the answer shares nothing with the reference.
+# Unrelated: word coverage (question-demoted, rescaled) below UNRELATED and sentence cosines to both the reference
+# and the question below UNRELATED_COSINE. On the public human grades, 7% of such answers are correct (the cap's
+# P); coverage alone would also catch short correct answers in other words (20% of the 32% it flags are correct).
 UNRELATED = 0.1
+UNRELATED_COSINE = 0.15
+# An answer this close to the question (sentence cosine) that covers nothing of the reference beyond the
+# question's words restates it: no credit. Using only the question's words is not enough: an answer may pick one
+# of the options the question names (on the public human grades, 20% of such answers are correct).
+RESTATES_QUESTION = 0.85
 MAX_MISSED_POINTS = 5
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -199,6 +206,11 @@ def measure(
         directives_removed=directives_removed,
         clause_similarity=clause_similarity,
     )
+
+
+def restates_question(s: Signals) -> bool:
+    """Whether the answer only restates the question: close to it, and nothing of the reference beyond its words."""
+    return s.coverage < UNRELATED and s.question_cosine >= RESTATES_QUESTION
 
 
 def word_count(text: str) -> int:
@@ -339,24 +351,26 @@ class OfflineJudge:
         ]
 
     def _grade(self, request: GradeRequest, s: Signals) -> Grade:
-        novel = s.novel_terms > 0
         answer = strip_grader_directives(request.answer)[0]
-        if novel:
+        # Nothing left once the grader's sentences are dropped, or a restatement of the question: no credit.
+        nothing = restates_question(s) or word_count(answer) == 0
+        closest = max(s.semantic_cosine, s.question_cosine)  # to the reference or to the question
+        if nothing:
+            probability, findings = 0.0, []
+        else:
             features = calibration_features(s, word_count(answer), word_count(request.reference))
             probability = load_calibration().probability(features)
-        else:
-            probability = 0.0
+            findings = offline_checks.findings(request.question, request.reference, answer)
+            if s.coverage < UNRELATED and closest < UNRELATED_COSINE:
+                findings.insert(0, offline_checks.Finding("unrelated", UNRELATED_MESSAGE))
         score = score_for(probability)
-        findings = offline_checks.findings(request.question, request.reference, answer) if novel else []
-        if novel and s.coverage < UNRELATED:
-            findings.insert(0, offline_checks.Finding("unrelated", UNRELATED_MESSAGE))
         cap = min((f.cap for f in findings), default=10.0)
         if score > cap:
             score, probability = cap, min(probability, probability_for(cap))
         criteria = {
             "correctness": _to_1_5(probability),
             "completeness": _to_1_5(s.coverage_recall),
-            "relevance": _to_1_5(_rescale(max(s.semantic_cosine, s.question_cosine), SEMANTIC_FLOOR) if novel else 0.0),
+            "relevance": _to_1_5(0.0 if nothing else _rescale(closest, SEMANTIC_FLOOR)),
             "clarity": clarity(answer, request.reference),
         }
         if any(f.kind == "keyword list" for f in findings):
@@ -371,18 +385,18 @@ class OfflineJudge:
             score=score,
             verdict=verdict_for(score),
             criteria=criteria,
-            feedback=self._feedback(s, missed, findings, score),
+            feedback=self._feedback(s, missed, findings, nothing),
             missed_points=missed,
             confidence=round(probability, 3),
             caveat=CAVEAT,
         )
 
     @staticmethod
-    def _feedback(s: Signals, missed: list[str], findings: list[offline_checks.Finding], score: float) -> str:
+    def _feedback(s: Signals, missed: list[str], findings: list[offline_checks.Finding], nothing: bool) -> str:
         parts = []
         if s.directives_removed:
             parts.append("Sentences addressed to the grader were ignored.")
-        if s.novel_terms == 0:
+        if nothing:
             parts.append("The answer adds nothing beyond the words of the question, so it gets no credit.")
             return " ".join(parts)
         for finding in findings[:3]:

@@ -24,6 +24,7 @@ from evaluator.offline_judge import OfflineJudge, clarity, strip_grader_directiv
 from .conftest import DATA_PATH
 
 LABELLED = Path(__file__).resolve().parent / "data" / "offline_judge_labelled.jsonl"
+PUBLIC = Path(__file__).resolve().parent.parent / "data" / "asag" / "scientsbank_fit.jsonl"
 ORDER = {"correct": 2, "partial": 1, "incorrect": 0}
 
 
@@ -149,6 +150,24 @@ def test_repeating_the_question_earns_nothing(judge: OfflineJudge, samples: list
     reworded = [request(i, f"You asked: {i.question.rstrip('?').lower()}. That is the question.") for i in samples]
     for req, result in zip(reworded, judge.grade_many(reworded), strict=True):
         assert result.grade.score <= 2 and result.grade.verdict == "incorrect", req.answer
+
+
+@pytest.mark.parametrize(
+    "answer_id",
+    [
+        "MS.64a.147.1",  # "They both have different hand length.": only the question's words, and right
+        "EM.27b.614.1",  # "You would observe fizz in the rock...": the reference says "bubbles", not "fizz"
+    ],
+)
+def test_answers_a_human_called_correct_in_few_of_the_references_words_keep_credit(
+    judge: OfflineJudge, answer_id: str
+) -> None:
+    row = next(r for r in map(json.loads, PUBLIC.read_text(encoding="utf-8").splitlines()) if r["id"] == answer_id)
+    assert row["label"] == "correct"
+    grade = judge.grade(GradeRequest(row["question"], row["reference"], row["answer"])).grade
+    # Using the question's words, or other words than the reference's, is neither a restatement nor unrelated.
+    assert grade.score >= 4 and grade.verdict != "incorrect"
+    assert "capped" not in grade.feedback and "nothing beyond the words of the question" not in grade.feedback
 
 
 @pytest.mark.parametrize("answer", ["I don't know.", "?", "ok", "Bananas are yellow and grow in bunches."])

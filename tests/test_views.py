@@ -135,7 +135,7 @@ def _offline_feedback(missed: list[str], findings: list[Finding]) -> str:
         clause_coverage=(),
         directives_removed=False,
     )
-    return OfflineJudge._feedback(signals, missed, findings, 5.0)
+    return OfflineJudge._feedback(signals, missed, findings, nothing=False)
 
 
 def _row(**kw: object) -> ResultRow:
