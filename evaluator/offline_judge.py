@@ -353,12 +353,13 @@ class OfflineJudge:
     def _grade(self, request: GradeRequest, s: Signals) -> Grade:
         answer = strip_grader_directives(request.answer)[0]
         # Nothing left once the grader's sentences are dropped, or a restatement of the question: no credit.
-        nothing = restates_question(s) or word_count(answer) == 0
+        words = word_count(answer)
+        nothing = restates_question(s) or words == 0
         closest = max(s.semantic_cosine, s.question_cosine)  # to the reference or to the question
         if nothing:
             probability, findings = 0.0, []
         else:
-            features = calibration_features(s, word_count(answer), word_count(request.reference))
+            features = calibration_features(s, words, word_count(request.reference))
             probability = load_calibration().probability(features)
             findings = offline_checks.findings(request.question, request.reference, answer)
             if s.coverage < UNRELATED and closest < UNRELATED_COSINE:
