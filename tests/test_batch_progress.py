@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from pathlib import Path
@@ -44,12 +45,17 @@ class EchoJudge:
 
 
 class SlowLoadingCandidate:
-    """A local-model stand-in whose load waits until the test releases it; answering unloaded is a test failure."""
+    """A local-model stand-in whose load waits until the test releases it; answering unloaded is a test failure.
+
+    Answers wait for ``answers`` (open unless the test holds it), so a test can see the grading stage begin.
+    """
 
     name = "local:fake"
 
     def __init__(self) -> None:
         self.release = threading.Event()
+        self.answers = threading.Event()
+        self.answers.set()
         self.loads = 0
         self._loaded = False
 
@@ -64,6 +70,7 @@ class SlowLoadingCandidate:
 
     async def aanswer(self, question: str) -> CandidateAnswer:
         assert self._loaded, "an item started before the model was loaded"
+        assert await asyncio.to_thread(self.answers.wait, 10), "the test never let the answers through"
         return CandidateAnswer(text=f"An answer to {question}", usage=Usage())
 
     def close(self) -> None:
@@ -80,6 +87,7 @@ def _items(n: int, *, answered: bool = False) -> list[BatchItem]:
 def test_the_stream_reports_the_load_before_any_item(settings: Settings) -> None:
     ev = Evaluator(settings, judge=EchoJudge())  # type: ignore[arg-type]
     candidate = SlowLoadingCandidate()
+    candidate.answers.clear()  # hold the items, so that the grading stage shows before any result
     stream = stream_batch(ev, _items(3), candidate=candidate, job_id="load", heartbeat=0.05)
     first = next(stream)  # the load is still blocked: this is the loading stage, not "0 of 3"
     assert (first.stage, first.message, first.done, first.rows) == (
@@ -93,10 +101,17 @@ def test_the_stream_reports_the_load_before_any_item(settings: Settings) -> None
         "Loading candidate model local:fake… The 3 items start"
     )
     candidate.release.set()
-    updates = [first, *stream]
+    updates = [first, next(stream)]
+    while updates[-1].stage == LOADING:  # heartbeats until the load ends
+        updates.append(next(stream))
+    assert (updates[-1].stage, updates[-1].message, updates[-1].done) == (GRADING, "", 0)
+    candidate.answers.set()
+    updates += list(stream)
     last = updates[-1]
     assert last.stage == DONE and last.summary is not None and last.summary.ok == 3
-    assert [u.stage for u in updates[1:-1]] and all(u.stage == GRADING for u in updates[1:-1])
+    loading = [u for u in updates if u.stage == LOADING]
+    assert all(u.done == 0 for u in loading)  # no item finishes while the model loads
+    assert all(u.stage == GRADING for u in updates[len(loading) : -1])
     assert all(u.message == "" for u in updates[1:])
     assert candidate.loads == 1
     assert (last.done, last.total, len(last.rows)) == (3, 3, 3)
