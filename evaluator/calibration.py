@@ -126,7 +126,7 @@ def fit(path: Path = WEIGHTS_PATH) -> dict[str, Any]:
         signals += judge.signals([GradeRequest(r["question"], r["reference"], r["answer"]) for r in chunk])
     x = np.array(
         [
-            feature_vector(s, word_count(r["answer"]), word_count(r["reference"]))
+            feature_vector(s, word_count(s.answer), word_count(r["reference"]))
             for s, r in zip(signals, rows, strict=True)
         ]
     )

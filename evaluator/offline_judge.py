@@ -126,6 +126,7 @@ class Signals:
     clause_coverage: tuple[tuple[str, float], ...]  # (reference clause, rescaled coverage)
     directives_removed: bool
     clause_similarity: tuple[float, ...] = ()  # each clause's best cosine to an answer sentence (mean word vectors)
+    answer: str = ""  # the text measured: the answer without the sentences that instruct the grader
 
 
 def _clauses(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, list[int]]]:
@@ -153,7 +154,8 @@ def measure(
     """The :class:`Signals` of one answer from the encoder's word vectors and ``cosines``.
 
     ``cosines`` are the sentence-embedding cosines (answer·reference, answer·question, reference·question).
-    ``answer_text`` (the text of ``answer``) lets each reference clause be compared with each answer sentence.
+    ``answer_text`` (the text of ``answer``) lets each reference clause be compared with each answer sentence;
+    it is kept as :attr:`Signals.answer`.
     """
     semantic_cosine, question_cosine, reference_question_cosine = cosines
     semantic = (semantic_cosine - QUESTION_DEMOTING * question_cosine) / (
@@ -205,6 +207,7 @@ def measure(
         clause_coverage=clause_coverage,
         directives_removed=directives_removed,
         clause_similarity=clause_similarity,
+        answer=answer_text,
     )
 
 
@@ -351,7 +354,7 @@ class OfflineJudge:
         ]
 
     def _grade(self, request: GradeRequest, s: Signals) -> Grade:
-        answer = strip_grader_directives(request.answer)[0]
+        answer = s.answer
         # Nothing left once the grader's sentences are dropped, or a restatement of the question: no credit.
         words = word_count(answer)
         nothing = restates_question(s) or words == 0

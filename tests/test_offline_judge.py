@@ -187,7 +187,7 @@ def test_instructions_to_the_grader_earn_no_credit(judge: OfflineJudge, samples:
     assert "addressed to the grader were ignored" in alone.feedback
     partial = first_sentence(item.reference)
     honest, padded = judge.grade_many([request(item, partial), request(item, f"{injection} {partial}")])
-    assert padded.grade.score == honest.grade.score
+    assert (padded.grade.score, padded.grade.criteria) == (honest.grade.score, honest.grade.criteria)
 
 
 def test_strip_grader_directives_keeps_ordinary_sentences() -> None:
