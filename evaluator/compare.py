@@ -301,6 +301,8 @@ def compare(
     ]
     if not scored:
         raise InputError(f"No shared question was graded successfully in both {run_a.label} and {run_b.label}.")
+    # One order whatever the source's (the log holds items as they finished): the same runs, the same report.
+    scored.sort(key=lambda i: (i.question_id or "", i.question, i.answer_a, i.answer_b, i.score_a, i.score_b))
     a = np.fromiter((i.score_a for i in scored), float, len(scored))
     b = np.fromiter((i.score_b for i in scored), float, len(scored))
     diff = b - a

@@ -26,9 +26,10 @@ def bootstrap_mean(
     """The percentile bootstrap interval of the mean of ``values`` (e.g. paired score differences).
 
     Resampling the per-item differences keeps each item's pair together: that is the paired bootstrap.
-    One value gives a zero-width interval; none raises ``ValueError``.
+    The interval depends on the values, not on their order. One value gives a zero-width interval; none raises
+    ``ValueError``.
     """
-    x = np.asarray(values, dtype=float)
+    x = np.sort(np.asarray(values, dtype=float))
     n = len(x)
     if n == 0:
         raise ValueError("no values to resample")

@@ -301,6 +301,15 @@ def test_the_gate_uses_the_interval_not_the_point_estimate() -> None:
     assert steady.ci == (pytest.approx(-0.2), pytest.approx(-0.2)) and steady.gate(0.5) is None
 
 
+def test_the_same_runs_give_the_same_report_whatever_order_their_items_come_in() -> None:
+    # The log holds a batch's items in the order they finished, its results file in line order.
+    a = _items([5.0, 6.0, 2.0, 8.0, 7.0, 3.0, 9.0, 4.0])
+    b = _items([6.0, 4.0, 7.0, 8.0, 2.0, 9.0, 3.0, 4.0])
+    forward = compare(_run("a"), a, _run("b"), b).to_dict()
+    backward = compare(_run("a"), a[::-1], _run("b"), b[3:] + b[:3]).to_dict()
+    assert forward == backward
+
+
 def test_compare_needs_a_shared_question_and_refuses_mismatched_judges_in_code() -> None:
     other = dataclasses.replace(_run("b"), judges=(Judge("offline", "m", "offline-v1"),))
     with pytest.raises(MismatchError, match="different judges"):
@@ -315,6 +324,7 @@ def test_paired_bootstrap_interval() -> None:
     low, high = bootstrap_mean([0.0, 1.0] * 100)
     assert 0.4 < low < 0.5 < high < 0.6
     assert bootstrap_mean([0.0, 1.0] * 100) == (low, high)  # seeded
+    assert bootstrap_mean([0.0] * 100 + [1.0] * 100) == (low, high)  # the same values in another order
     with pytest.raises(ValueError):
         bootstrap_mean([])
 
