@@ -224,7 +224,7 @@ def measure_agreement(
 ) -> AgreementReport:
     """Agreement of the graded ``rows`` (batch result rows) with ``grades``; rows of failed items are left out."""
     graded = [r for r in rows if r.key in grades.human]
-    ok = [r for r in graded if r.ok and r.score is not None]
+    ok = sorted((r for r in graded if r.ok and r.score is not None), key=lambda r: r.key)  # order-free intervals
     if not ok:
         raise InputError("No answer was graded: there is nothing to compare with the human grades")
     judge = np.array([float(r.score) for r in ok if r.score is not None])

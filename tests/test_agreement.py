@@ -61,6 +61,14 @@ def test_intervals_contain_the_estimate_and_narrow_with_more_questions() -> None
     assert many_width < few_width
 
 
+@pytest.mark.parametrize("questions", [6, 2])  # by question, and by answer when there are too few questions
+def test_the_same_grades_in_another_order_give_the_same_intervals(questions: int) -> None:
+    humans = [0.0, 10.0, 5.0, 10.0, 0.0, 10.0, 5.0, 0.0] * 3
+    rows = graded({f"k{i}": h + (3 if i % 3 == 0 else -2) for i, h in enumerate(humans)}, questions=questions)
+    forward = measure_agreement(rows, human(humans), resamples=200).to_dict()
+    assert measure_agreement(rows[::-1], human(humans), resamples=200).to_dict() == forward
+
+
 def test_failed_items_are_left_out_and_counted() -> None:
     rows = graded({"k0": 9.0, "k1": 1.0, "k2": 8.0})
     rows[2] = replace(rows[2], status="error", score=None)
