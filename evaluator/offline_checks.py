@@ -8,10 +8,12 @@ where one is found, caps its score and says why (:class:`Finding`):
   forms of the other side's word), an antonym (higher/lower, positive/negative...) or the two sides of a
   comparison swapped ("A lower than B" vs "B lower than A"); an even number of such flips cancels out;
 * **swapped roles** — a clause about one term of the question described with the words the reference uses for
-  another term of the question (mean described as the median...);
+  another term of the question (mean described as the median...), or a word moved from one restated point of
+  the reference to another ("validation loss" where the reference says "training loss");
 * **misconception** — a clause that states, with the same polarity, one of the known misconceptions attached to
   the question in ``data/misconceptions.json``;
-* **keyword list** — words without sentence structure (almost no function words);
+* **keyword list** — terms without sentences (almost no function words, or items with no article, auxiliary or
+  pronoun);
 * **not English** — the offline judge's models read English only: such an answer is not graded.
 
 Only lexical evidence is used (stems from :mod:`evaluator.text`), so each finding can quote the clauses it saw.
@@ -19,6 +21,7 @@ Only lexical evidence is used (stems from :mod:`evaluator.text`), so each findin
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass
@@ -42,7 +45,7 @@ _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _CLAUSE_END = re.compile(
     r"(?<=[.!?;:])\s+|\n+|,\s+(?=(?:while|whereas|but|because|so|although|which|and)\b)"
     r"|\s+(?=(?:while|whereas|because|since|so that)\b)"
-    r"|\s+and\s+(?=(?:does|do|did|is|are|was|were|can|cannot|could|will|has|have|it|they)\b)"
+    r"|\s+and\s+(?=(?:does|do|did|is|are|was|were|can|cannot|could|will|has|have|it|they|no|never)\b)"
 )
 # A clause that opens with a condition ("Without X, Y"; "If X, Y"): the condition and Y are read apart.
 _CONDITION = re.compile(r"^((?:without|if|when|unless|once|given)\b[^,]{0,80}),\s+(.+)$", re.IGNORECASE | re.DOTALL)
@@ -107,12 +110,15 @@ def words(text: str) -> list[str]:
     return [w.lower().replace("\u2019", "'") for w in _TOKEN.findall(text.replace("\u2019", "'"))]
 
 
-_ASIDE = re.compile(r"\([^()]*\)|\bno matter\b|\bnot only\b|\bnot just\b", re.IGNORECASE)
+_ASIDE = re.compile(
+    r"\([^()]*\)|\bno matter\b|\bnot only\b|\bnot just\b|(?:^|(?<=[.!?]\s))\s*(?:yes|no)\s*[,.!;:]",
+    re.IGNORECASE,
+)
 
 
 def clauses(text: str) -> list[str]:
     """Sentences and clauses (split before while/whereas/but/because... after a comma), without asides in
-    parentheses and idioms whose "no"/"not" negates nothing ("no matter", "not only")."""
+    parentheses and idioms whose "no"/"not" negates nothing ("no matter", "not only", a sentence opening "No,")."""
     out = []
     for clause in _CLAUSE_END.split(_ASIDE.sub(" ", text)):
         clause = (clause or "").strip()
@@ -132,12 +138,26 @@ class _Clause:
         """Content stems without the polarity words, for alignment."""
         return {s for s in self.stems if s not in _OPPOSITE}
 
-    def negations(self, other: _Clause) -> int:
-        """Negations whose scope is about what ``other`` says too (a negation elsewhere in a long clause is not)."""
-        return sum(1 for scope in self.scopes if not scope or scope & other.content)
+    def governs(self, word: str) -> bool:
+        """Whether one of the clause's negations governs ``word``."""
+        return any(word in scope for scope in self.scopes)
+
+    def unmatched_negations(self, other: _Clause) -> int:
+        """Negations about what ``other`` says too (a negation elsewhere in a long clause is not) that no negation
+        of ``other`` matches (one governing some of the same words)."""
+        return sum(
+            1
+            for scope in self.scopes
+            if (not scope or scope & set(other.stems))
+            and not any(not mine or not scope or mine & scope for mine in other.scopes)
+        )
 
 
 SCOPE = 3  # content words after a negation that it governs
+
+
+def _negation(word: str) -> bool:
+    return word in NEGATIONS or word.endswith("n't") or (word.endswith("nt") and word[:-2] in _CONTRACTED)
 
 
 def _clause(text: str, other: set[str] | None = None) -> _Clause:
@@ -148,7 +168,7 @@ def _clause(text: str, other: set[str] | None = None) -> _Clause:
     last_negation = -9
     tokens = words(text)
     for i, w in enumerate(tokens):
-        if w in NEGATIONS or w.endswith("n't") or (w.endswith("nt") and w[:-2] in _CONTRACTED):
+        if _negation(w):
             if i - last_negation > 2:  # "little or no" is one negation
                 starts.append(len(stems))
             last_negation = i
@@ -172,26 +192,39 @@ def _clause(text: str, other: set[str] | None = None) -> _Clause:
     return _Clause(text, stems, [set(stems[start : start + SCOPE]) for start in starts])
 
 
+def _plain(text: str) -> list[str]:
+    """The stems of every word but negations, the auxiliaries that carry them and polarity words."""
+    return [s for w in words(text) if not _negation(w) and w not in _CONTRACTED and (s := stem(w)) not in _OPPOSITE]
+
+
 def _aligned(a: _Clause, r: _Clause) -> float:
     """How much clause ``a`` restates clause ``r`` (0-1): the share of their content stems they share."""
     ac, rc = a.content, r.content
     shared = len(ac & rc)
-    if shared < 3:
-        return 0.0
+    if shared < 3:  # a short clause aligns only with the same words ("it does not overfit" / "it overfits")
+        same = difflib.SequenceMatcher(None, _plain(a.text), _plain(r.text), autojunk=False).ratio()
+        return 1.0 if shared and ac == rc and same >= 0.8 else 0.0
     return min(shared / len(ac), shared / max(1, len(rc)) * 1.5, 1.0)
 
 
-def _antonym_flips(a: _Clause, r: _Clause) -> int:
-    """1 when ``a`` uses the opposite of a polarity word of ``r`` (and not that word itself)."""
-    a_sides = {_OPPOSITE[s] for s in a.stems if s in _OPPOSITE}
-    r_sides = {_OPPOSITE[s] for s in r.stems if s in _OPPOSITE}
-    flips = 0
-    for group, side in r_sides:
+def _antonym_pairs(a: _Clause, r: _Clause) -> list[tuple[str, str]]:
+    """Polarity words of ``r`` that ``a`` replaces by their opposite, as (``a``'s stem, ``r``'s stem), one per
+    antonym group: where ``r`` uses one side of a group and ``a`` only the other, or where the two clauses say the
+    same around a word and its opposite ("power increases with a larger sample" / "power decreases with...")."""
+    pairs: dict[int, tuple[str, str]] = {}
+    for tag, r0, r1, a0, a1 in difflib.SequenceMatcher(None, r.stems, a.stems, autojunk=False).get_opcodes():
+        if tag == "replace":
+            for rs, as_ in zip(r.stems[r0:r1], a.stems[a0:a1], strict=False):
+                if rs in _OPPOSITE and _OPPOSITE.get(as_) == (_OPPOSITE[rs][0], 1 - _OPPOSITE[rs][1]):
+                    pairs.setdefault(_OPPOSITE[rs][0], (as_, rs))
+    a_sides = {_OPPOSITE[s]: s for s in a.stems if s in _OPPOSITE}
+    r_sides = {_OPPOSITE[s]: s for s in r.stems if s in _OPPOSITE}
+    for (group, side), rs in r_sides.items():
         if (group, 1 - side) in r_sides:
-            continue  # the reference uses both sides: no polarity to compare
+            continue  # the reference uses both sides: only the word-by-word comparison above can tell
         if (group, 1 - side) in a_sides and (group, side) not in a_sides:
-            flips += 1
-    return flips
+            pairs.setdefault(group, (a_sides[group, 1 - side], rs))
+    return list(pairs.values())
 
 
 def _comparison_swapped(a: str, r: str) -> bool:
@@ -204,12 +237,20 @@ def _comparison_swapped(a: str, r: str) -> bool:
     return bool((a_before & r_after) - r_before) and bool((a_after & r_before) - r_after)
 
 
-def _flips(a: _Clause, r: _Clause) -> int:
-    """Polarity flips between two aligned clauses (odd: they disagree); clauses with 2+ negations are not read."""
-    a_negations, r_negations = a.negations(r), r.negations(a)
-    if a_negations > 1 or r_negations > 1:
-        return 0
-    return abs(a_negations - r_negations) % 2 + _antonym_flips(a, r) + _comparison_swapped(a.text, r.text)
+def _disagreements(a: _Clause, r: _Clause) -> int:
+    """Claims on which two aligned clauses disagree: a negation one side lacks, a word replaced by its opposite,
+    a comparison turned round. A negation governing the opposite word cancels it ("does not decrease" /
+    "increases"), and two unmatched negations cancel each other."""
+    negations = a.unmatched_negations(r) + r.unmatched_negations(a)
+    if negations > 1:  # "if you do not change it, it is not controlled": two negations read as agreement
+        negations %= 2
+    flips = 0
+    for a_stem, r_stem in _antonym_pairs(a, r):
+        if negations and (a.governs(a_stem) or r.governs(r_stem)):
+            negations -= 1
+        else:
+            flips += 1
+    return negations + flips + _comparison_swapped(a.text, r.text)
 
 
 ALIGNED = 0.7  # a clause restates another when _aligned reaches this
@@ -226,7 +267,7 @@ def contradictions(answer: str, reference: str) -> list[Finding]:
         best = max(refs, key=lambda r: _aligned(a, r), default=None)
         if best is None or _aligned(a, best) < ALIGNED:
             continue
-        if _flips(a, best) % 2:
+        if _disagreements(a, best):
             found.append(
                 Finding("contradiction", f'"{_short(text)}" says the opposite of the reference: "{_short(best.text)}"')
             )
@@ -248,7 +289,7 @@ def misconceptions(question: str, answer: str) -> list[Finding]:
             m = _clause(statement, ans_stems)
             if (
                 _aligned(a, m) >= ALIGNED
-                and _flips(a, m) % 2 == 0
+                and not _disagreements(a, m)
                 and a.content & question_stems >= m.content & question_stems
             ):
                 found.append(Finding("misconception", f'"{_short(text)}" states a known misconception: {statement}'))
@@ -306,19 +347,96 @@ def swapped_roles(question: str, reference: str, answer: str) -> list[Finding]:
     return found
 
 
+def moved_terms(reference: str, answer: str) -> list[Finding]:
+    """Words the answer moves between two points of the reference: answer clauses restate two reference clauses,
+    each without one of its own words and with one of the other's ("In few-shot prompting the model receives
+    only an instruction... In zero-shot prompting the prompt also contains demonstrations")."""
+    refs = [_clause(c) for c in clauses(reference)]
+    moves: dict[tuple[int, int], tuple[str, _Clause]] = {}  # (from, to) reference clause -> a word, where it went
+    restated: list[tuple[_Clause, int]] = []
+    for text in clauses(answer):
+        a = _clause(text)
+        best = max(range(len(refs)), key=lambda i: _aligned(a, refs[i]), default=None)
+        if best is not None and _aligned(a, refs[best]) >= ALIGNED:
+            restated.append((a, best))
+    for a, to in restated:
+        for word in sorted(a.content - refs[to].content):
+            for b, source in restated:
+                if source != to and word in refs[source].content - b.content:
+                    moves.setdefault((source, to), (word, a))
+    for (source, to), (word, a) in sorted(moves.items()):
+        if (to, source) in moves and moves[to, source][0] != word:
+            said = next((w for w in words(a.text) if stem(w) == word), word)
+            return [
+                Finding(
+                    "swapped roles",
+                    f'"{_short(a.text)}" says "{said}" where the reference says it of another point: '
+                    f'"{_short(refs[source].text)}"',
+                )
+            ]
+    return []
+
+
+# Words that, alone between two exchanged terms, make the exchange a reordering: "X and Y", "X is Y".
+_LINKS = frozenset("and or nor vs versus is are was were be the a an".split())  # noqa: SIM905
+EXCHANGED = 4  # the most words of a term that exchanged_terms compares
+
+
+def exchanged_terms(reference: str, answer: str) -> list[Finding]:
+    """Two terms exchanged in the reference's own words ("MAP chooses the parameters that maximize the
+    likelihood... MLE maximizes the posterior"): the answer says the reference word for word but for two
+    replacements, each between words it repeats, that each put one of the reference's terms in the other's place
+    ("training and validation" / "validation and training", "X is Y" / "Y is X" are only reordered)."""
+    r, a = words(reference), words(answer)
+    ops = difflib.SequenceMatcher(None, r, a, autojunk=False).get_opcodes()
+    replaced = []  # (op index, reference words, answer words)
+    for k, (tag, r0, r1, a0, a1) in enumerate(ops):
+        between_equal = (k == 0 or ops[k - 1][0] == "equal") and (k == len(ops) - 1 or ops[k + 1][0] == "equal")
+        if tag == "replace" and between_equal and max(r1 - r0, a1 - a0) <= EXCHANGED:
+            replaced.append((k, r[r0:r1], a[a0:a1]))
+    content = lambda ws: {s for w in ws if (s := stem(w)) in _OPPOSITE or w not in STOPWORDS}  # noqa: E731
+    for i, (k1, ref1, ans1) in enumerate(replaced):
+        for k2, ref2, ans2 in replaced[i + 1 :]:
+            b1, c1, b2, c2 = content(ref1), content(ans1), content(ref2), content(ans2)
+            if not ((b1 & c2) - c1 - b2 and (b2 & c1) - c2 - b1):
+                continue
+            if k2 == k1 + 2 and set(r[ops[k1 + 1][1] : ops[k1 + 1][2]]) <= _LINKS:
+                continue
+            return [
+                Finding(
+                    "swapped roles",
+                    f'The answer says "{" ".join(ans1)}" where the reference says "{" ".join(ref1)}", and '
+                    f'"{" ".join(ans2)}" where it says "{" ".join(ref2)}"',
+                )
+            ]
+    return []
+
+
+# Words that make a sentence: articles, auxiliaries, pronouns. A list of terms has almost none, even when its
+# items carry prepositions ("small fraction of real traffic").
+_STRUCTURE = frozenset(
+    """a an the is are was were be been being am it its they them their this that these those which who whose can
+    could will would should may might must does do did has have had we you he she there""".split()  # noqa: SIM905
+)
+_LIST_ITEM = re.compile(r"[,;\n\u2022|]+|(?<=[.!?])\s+|\s[-\u2013\u2014*]\s|^\s*[-*]\s", re.MULTILINE)
+
+
 def keyword_list(answer: str) -> list[Finding]:
-    """A finding when the answer is a list of words with (almost) no sentence structure."""
+    """A finding when the answer lists terms without sentences: (almost) no function words; or items split by
+    commas, semicolons, line breaks or bullets, few of them with an article, auxiliary or pronoun; or a long
+    run of words without any."""
     ws = words(answer)
     if len(ws) < 4:
         return []
-    function = sum(w in STOPWORDS or w in NEGATIONS for w in ws)
-    if function / len(ws) < 0.12:
-        return [
-            Finding(
-                "keyword list",
-                "The answer lists terms without sentences saying how they relate",
-            )
-        ]
+    function = sum(w in STOPWORDS or w in NEGATIONS for w in ws) / len(ws)
+    structure = sum(w in _STRUCTURE for w in ws) / len(ws)
+    items = [words(item) for item in _LIST_ITEM.split(answer)]
+    items = [item for item in items if item]
+    framed = [item for item in items if any(w in _STRUCTURE for w in item)]
+    listed = len(items) >= 4 and len(ws) / len(items) <= 4 and sum(map(len, framed)) <= len(ws) / 4
+    run_on = len(ws) >= 12 and structure < 0.04 and function < 0.2
+    if function < 0.12 or (len(ws) >= 6 and listed) or run_on:
+        return [Finding("keyword list", "The answer lists terms without sentences saying how they relate")]
     return []
 
 
@@ -341,6 +459,8 @@ def findings(question: str, reference: str, answer: str) -> list[Finding]:
         *misconceptions(question, answer),
         *contradictions(answer, reference),
         *swapped_roles(question, reference, answer),
+        *exchanged_terms(reference, answer),
+        *moved_terms(reference, answer),
         *keyword_list(answer),
     ]
     return sorted(out, key=lambda f: f.cap)

@@ -1,0 +1,170 @@
+"""The offline judge's targeted checks on wrong answers written in the reference's own words, and on correct
+answers that must not be mistaken for them."""
+
+from __future__ import annotations
+
+import pytest
+
+from evaluator.offline_checks import (
+    contradictions,
+    exchanged_terms,
+    findings,
+    keyword_list,
+    moved_terms,
+)
+
+POWER = (
+    "Power increases with a larger sample size, a larger effect size and lower variability in the data. "
+    "It prevents wasted studies."
+)
+
+
+@pytest.mark.parametrize(
+    ("reference", "answer"),
+    [
+        # the reference uses both sides of higher/lower: the word-by-word comparison still sees the flip
+        (POWER, "Power decreases with a larger sample size, a larger effect size and lower variability in the data."),
+        # a negation and an opposite word in one clause are two disagreements, not a double negation
+        (
+            "Bagging trains models on bootstrap samples and mainly reduces variance.",
+            "Bagging does not train models on bootstrap samples and mainly increases variance.",
+        ),
+        # short clauses that repeat the reference's words with the other polarity
+        (
+            "If both errors are high, the model underfits.",
+            "If both errors are high, the model does not underfit.",
+        ),
+        (
+            "Early stopping prevents overfitting, because training goes on.",
+            "Early stopping does not prevent overfitting.",
+        ),
+        (
+            "Boosting trains models sequentially, and each model focuses on the errors of the previous ones.",
+            "Boosting does not train models sequentially and no model focuses on the errors of the previous ones.",
+        ),
+    ],
+)
+def test_the_reference_negated_or_turned_round_is_a_contradiction(reference: str, answer: str) -> None:
+    assert {f.kind for f in contradictions(answer, reference)} == {"contradiction"}
+
+
+@pytest.mark.parametrize(
+    ("reference", "answer"),
+    [
+        (POWER, "Power grows when the sample is larger and the data vary less."),
+        ("Dropout reduces overfitting.", "Dropout does not increase overfitting; it lowers it."),
+        ("No, the cookies are not pure sugar.", "The cookies are not pure sugar."),
+        # the contrapositive: two negations agree with the reference
+        (
+            "An experiment is controlled if only one variable is changed at a time.",
+            "If you do not change one variable at a time it is not a controlled experiment.",
+        ),
+        (
+            "Fruitsnap contains little or no vitamin C so Fruitsnap does not change the color of the indophenol.",
+            "The indophenol did not change color with Fruitsnap because it did not have any vitamin C in it.",
+        ),
+        ("The battery in 2 is not in a closed path.", "The bulb is in a closed path but the battery is not."),
+    ],
+)
+def test_answers_that_agree_with_the_reference_are_not_contradictions(reference: str, answer: str) -> None:
+    assert contradictions(answer, reference) == []
+
+
+GIL = (
+    "CPU-bound pure-Python code gains little from threads, although I/O-bound tasks still benefit. "
+    "For CPU-bound work, use multiprocessing."
+)
+
+
+@pytest.mark.parametrize(
+    ("reference", "answer", "named"),
+    [
+        (
+            "MSE averages the squared errors and punishes large errors; MAE averages the absolute errors.",
+            "MAE averages the squared errors and punishes large errors; MSE averages the absolute errors.",
+            ("mae", "mse"),
+        ),
+        (
+            GIL,
+            "I/O-bound pure-Python code gains little from threads, although CPU-bound tasks still benefit. "
+            "For CPU-bound work, use multiprocessing.",
+            ("i o", "cpu"),
+        ),
+        (
+            "Fit the scaler on the training data, then apply it to the test data.",
+            "Fit the scaler on the test data, then apply it to the training data.",
+            ("test", "training"),
+        ),
+    ],
+)
+def test_two_terms_exchanged_in_the_references_words_are_swapped_roles(
+    reference: str, answer: str, named: tuple[str, str]
+) -> None:
+    [finding] = exchanged_terms(reference, answer)
+    assert finding.kind == "swapped roles" and all(f'"{term}"' in finding.message for term in named)
+
+
+@pytest.mark.parametrize(
+    ("reference", "answer"),
+    [
+        ("Plot the training and validation loss per epoch.", "Plot the validation and training loss per epoch."),
+        ("The boat with 0 marbles is the standard.", "The standard is the boat with 0 marbles."),
+        (
+            "The ROC curve plots TPR against FPR; a random classifier lies on the diagonal.",
+            "The ROC curve plots TPR against FPR; a randomly picked classifier lies on the diagonal, "
+            "like random guessing.",
+        ),
+        (
+            GIL,
+            "Threads barely help CPU-bound pure-Python code, but I/O-bound tasks still gain; "
+            "use processes for CPU work.",
+        ),
+    ],
+)
+def test_reordered_or_reworded_answers_are_not_swaps(reference: str, answer: str) -> None:
+    assert exchanged_terms(reference, answer) == [] and moved_terms(reference, answer) == []
+
+
+def test_terms_moved_between_two_points_of_the_reference_are_swapped_roles() -> None:
+    reference = "The encoder reads the input sentence into vectors. The decoder writes the output one token at a time."
+    answer = "The decoder reads the input sentence into vectors. Then the encoder writes the output token by token."
+    [finding] = moved_terms(reference, answer)
+    assert finding.kind == "swapped roles" and '"encoder"' in finding.message
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "data drift, input feature distribution, P(X), concept drift, relationship between inputs and target, "
+        "retraining",
+        "- list\n- all elements in memory\n- generator\n- yield\n- lazy evaluation\n- iterate once",
+        "Central Limit Theorem; sample mean; finite variance; approaches normal distribution; any population shape",
+        "canary deployment\nsmall fraction of real traffic\nrollback\nshadow deployment\nnot shown to users",
+        "TF-IDF term frequency inverse document frequency log total documents / documents containing word "
+        "frequent in document rare in corpus high weight common words down-weighted",
+        "mean median arithmetic average middle value sorted skewed outliers",
+    ],
+)
+def test_lists_of_terms_in_any_layout_are_keyword_lists(answer: str) -> None:
+    assert [f.kind for f in keyword_list(answer)] == ["keyword list"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "SGD steps with one fixed learning rate, while Adam adapts each parameter's step from running moments.",
+        "A lizard needs food, water, air, space and a home.",
+        "Dropout randomly drops neurons during training.",
+        "Unsupervised learning finds structure in unlabelled data, for example clusters, topics or anomalies.",
+        "Use a list when you need indexing, repeated iteration or the length; use a generator for large streams.",
+    ],
+)
+def test_sentences_with_commas_are_not_keyword_lists(answer: str) -> None:
+    assert keyword_list(answer) == []
+
+
+def test_every_finding_names_what_it_saw() -> None:
+    reference = "The median is preferred for skewed data, because outliers pull the mean but barely move the median."
+    answer = "The mean is preferred for skewed data, because outliers pull the median but barely move the mean."
+    kinds = {f.kind: f.message for f in findings("Mean or median?", reference, answer)}
+    assert "swapped roles" in kinds and "mean" in kinds["swapped roles"]
