@@ -22,6 +22,7 @@ Only lexical evidence is used (stems from :mod:`evaluator.text`), so each findin
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ _CLAUSE_END = re.compile(
     r"|\s+and\s+(?=(?:does|do|did|is|are|was|were|can|cannot|could|will|has|have|it|they|no|never)\b)"
 )
 # A clause that opens with a condition ("Without X, Y"; "If X, Y"): the condition and Y are read apart.
+_CONDITIONAL = re.compile(r"\b(?:if|unless|when|without|only)\b", re.IGNORECASE)
+_CONDITION_START = re.compile(r"(?:without|if|when|unless|once|given)\b", re.IGNORECASE)
 _CONDITION = re.compile(r"^((?:without|if|when|unless|once|given)\b[^,]{0,80}),\s+(.+)$", re.IGNORECASE | re.DOTALL)
 NEGATIONS = frozenset(
     """not no never none nothing neither nor cannot without nobody nowhere hardly barely rarely seldom scarcely
@@ -67,7 +70,16 @@ _ANTONYMS = [
     ("true", "false"),
     ("overfitting overfit overfits overfitted", "underfitting underfit underfits underfitted"),
     ("before", "after"),
-    ("fast faster fastest quick quicker", "slow slower slowest"),
+    ("fast faster fastest quick quicker speed speeds", "slow slower slowest slows"),
+    ("cheap cheaper", "expensive costly"),
+    ("better best", "worse worst"),
+    ("easy easier", "hard harder difficult"),
+    ("strong stronger", "weak weaker"),
+    ("dense denser", "sparse sparser"),
+    ("include includes included", "exclude excludes excluded"),
+    ("accept accepts accepted", "reject rejects rejected"),
+    ("help helps helped", "hurt hurts harm harms"),
+    ("global", "local"),
     ("simple simpler simplest", "complex complicated"),
     ("always", "never"),
     ("same identical", "different"),
@@ -111,14 +123,15 @@ def words(text: str) -> list[str]:
 
 
 _ASIDE = re.compile(
-    r"\([^()]*\)|\bno matter\b|\bnot only\b|\bnot just\b|(?:^|(?<=[.!?]\s))\s*(?:yes|no)\s*[,.!;:]",
+    r"\([^()]*\)|\bno matter\b|\bnot only\b|\bnot just\b|\bor not\b|(?:^|(?<=[.!?]\s))\s*(?:yes|no)\s*[,.!;:]",
     re.IGNORECASE,
 )
 
 
 def clauses(text: str) -> list[str]:
     """Sentences and clauses (split before while/whereas/but/because... after a comma), without asides in
-    parentheses and idioms whose "no"/"not" negates nothing ("no matter", "not only", a sentence opening "No,")."""
+    parentheses and idioms whose "no"/"not" negates nothing ("no matter", "not only", "whether or not", a
+    sentence opening "No,")."""
     out = []
     for clause in _CLAUSE_END.split(_ASIDE.sub(" ", text)):
         clause = (clause or "").strip()
@@ -240,10 +253,10 @@ def _comparison_swapped(a: str, r: str) -> bool:
 def _disagreements(a: _Clause, r: _Clause) -> int:
     """Claims on which two aligned clauses disagree: a negation one side lacks, a word replaced by its opposite,
     a comparison turned round. A negation governing the opposite word cancels it ("does not decrease" /
-    "increases"), and two unmatched negations cancel each other."""
+    "increases"), and two unmatched negations of a condition cancel each other."""
     negations = a.unmatched_negations(r) + r.unmatched_negations(a)
-    if negations > 1:  # "if you do not change it, it is not controlled": two negations read as agreement
-        negations %= 2
+    if negations > 1 and _CONDITIONAL.search(a.text + " " + r.text):
+        negations %= 2  # "if you do not change it, it is not controlled": a contrapositive agrees
     flips = 0
     for a_stem, r_stem in _antonym_pairs(a, r):
         if negations and (a.governs(a_stem) or r.governs(r_stem)):
@@ -256,22 +269,39 @@ def _disagreements(a: _Clause, r: _Clause) -> int:
 ALIGNED = 0.7  # a clause restates another when _aligned reaches this
 
 
+_SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
+
+
+def _units(text: str, other: set[str]) -> list[_Clause]:
+    """The clauses of ``text``, then each two neighbours in a sentence read as one (not a condition and what
+    follows it): "It is cheap to compute and does not saturate" is split in two, "It is expensive to compute and
+    saturates" is not. Each negation still governs words of its own clause only."""
+    units, joined = [], []
+    for sentence in _SENTENCE.split(text):
+        parts = [_clause(c, other) for c in clauses(sentence)]
+        units += parts
+        for first, second in itertools.pairwise(parts):
+            if not _CONDITION_START.match(first.text):
+                joined.append(
+                    _Clause(f"{first.text} {second.text}", first.stems + second.stems, first.scopes + second.scopes)
+                )
+    return units + joined
+
+
 def contradictions(answer: str, reference: str) -> list[Finding]:
-    """Answer clauses that restate a reference clause with the opposite polarity."""
-    ref_stems = {stem(w) for w in words(reference)}
-    ans_stems = {stem(w) for w in words(answer)}
-    refs = [_clause(c, ans_stems) for c in clauses(reference)]
-    found = []
-    for text in clauses(answer):
-        a = _clause(text, ref_stems)
+    """Answer clauses (or two neighbouring clauses) that restate a reference clause (or two) with the opposite
+    polarity."""
+    refs = _units(reference, {stem(w) for w in words(answer)})
+    found: dict[str, Finding] = {}
+    for a in _units(answer, {stem(w) for w in words(reference)}):
+        if any(seen in a.text for seen in found):
+            continue  # a clause already found, read with its neighbour
         best = max(refs, key=lambda r: _aligned(a, r), default=None)
-        if best is None or _aligned(a, best) < ALIGNED:
-            continue
-        if _disagreements(a, best):
-            found.append(
-                Finding("contradiction", f'"{_short(text)}" says the opposite of the reference: "{_short(best.text)}"')
+        if best is not None and _aligned(a, best) >= ALIGNED and _disagreements(a, best):
+            found[a.text] = Finding(
+                "contradiction", f'"{_short(a.text)}" says the opposite of the reference: "{_short(best.text)}"'
             )
-    return found
+    return list(found.values())
 
 
 def misconceptions(question: str, answer: str) -> list[Finding]:
@@ -394,11 +424,13 @@ def exchanged_terms(reference: str, answer: str) -> list[Finding]:
         between_equal = (k == 0 or ops[k - 1][0] == "equal") and (k == len(ops) - 1 or ops[k + 1][0] == "equal")
         if tag == "replace" and between_equal and max(r1 - r0, a1 - a0) <= EXCHANGED:
             replaced.append((k, r[r0:r1], a[a0:a1]))
-    content = lambda ws: {s for w in ws if (s := stem(w)) in _OPPOSITE or w not in STOPWORDS}  # noqa: E731
+    content = lambda ws: {s for w in ws if (s := stem(w.removesuffix("'s"))) in _OPPOSITE or w not in STOPWORDS}  # noqa: E731
     for i, (k1, ref1, ans1) in enumerate(replaced):
         for k2, ref2, ans2 in replaced[i + 1 :]:
             b1, c1, b2, c2 = content(ref1), content(ans1), content(ref2), content(ans2)
-            if not ((b1 & c2) - c1 - b2 and (b2 & c1) - c2 - b1):
+            there, back = (b1 & c2) - c1 - b2, (b2 & c1) - c2 - b1
+            # each replacement is mostly the other's term: not synonyms traded ("individual" / "person")
+            if not there or not back or 2 * min(len(there), len(back)) < max(len(b1), len(c1), len(b2), len(c2)):
                 continue
             if k2 == k1 + 2 and set(r[ops[k1 + 1][1] : ops[k1 + 1][2]]) <= _LINKS:
                 continue
@@ -418,6 +450,7 @@ _STRUCTURE = frozenset(
     """a an the is are was were be been being am it its they them their this that these those which who whose can
     could will would should may might must does do did has have had we you he she there""".split()  # noqa: SIM905
 )
+LIST_FUNCTION_SHARE = 0.12  # below this share of function words, words are a list
 _LIST_ITEM = re.compile(r"[,;\n\u2022|]+|(?<=[.!?])\s+|\s[-\u2013\u2014*]\s|^\s*[-*]\s", re.MULTILINE)
 
 
@@ -435,7 +468,7 @@ def keyword_list(answer: str) -> list[Finding]:
     framed = [item for item in items if any(w in _STRUCTURE for w in item)]
     listed = len(items) >= 4 and len(ws) / len(items) <= 4 and sum(map(len, framed)) <= len(ws) / 4
     run_on = len(ws) >= 12 and structure < 0.04 and function < 0.2
-    if function < 0.12 or (len(ws) >= 6 and listed) or run_on:
+    if function < LIST_FUNCTION_SHARE or (len(ws) >= 6 and listed) or run_on:
         return [Finding("keyword list", "The answer lists terms without sentences saying how they relate")]
     return []
 

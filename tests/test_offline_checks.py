@@ -64,6 +64,10 @@ def test_the_reference_negated_or_turned_round_is_a_contradiction(reference: str
             "The indophenol did not change color with Fruitsnap because it did not have any vitamin C in it.",
         ),
         ("The battery in 2 is not in a closed path.", "The bulb is in a closed path but the battery is not."),
+        (
+            "The output changes very little whether or not one person's data is included.",
+            "Whether one person's data is included or not, the output changes very little.",
+        ),
     ],
 )
 def test_answers_that_agree_with_the_reference_are_not_contradictions(reference: str, answer: str) -> None:
