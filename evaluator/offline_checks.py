@@ -167,6 +167,7 @@ class _Clause:
 
 
 SCOPE = 3  # content words after a negation that it governs
+_ALTERNATIVE = re.compile(r"\b(?:rather than|instead of)\b", re.IGNORECASE)  # "X rather than Y": not Y
 
 
 def _negation(word: str) -> bool:
@@ -179,7 +180,7 @@ def _clause(text: str, other: set[str] | None = None) -> _Clause:
     stems: list[str] = []
     starts: list[int] = []  # index in stems where each negation's scope begins
     last_negation = -9
-    tokens = words(text)
+    tokens = words(_ALTERNATIVE.sub(" not ", text))
     for i, w in enumerate(tokens):
         if _negation(w):
             if i - last_negation > 2:  # "little or no" is one negation
@@ -215,8 +216,7 @@ def _aligned(a: _Clause, r: _Clause) -> float:
     ac, rc = a.content, r.content
     shared = len(ac & rc)
     if shared < 3:  # a short clause aligns only with the same words ("it does not overfit" / "it overfits")
-        same = difflib.SequenceMatcher(None, _plain(a.text), _plain(r.text), autojunk=False).ratio()
-        return 1.0 if shared and ac == rc and same >= 0.8 else 0.0
+        return 1.0 if shared and ac == rc and _likeness(_plain(a.text), _plain(r.text)) >= RESTATED else 0.0
     return min(shared / len(ac), shared / max(1, len(rc)) * 1.5, 1.0)
 
 
@@ -304,16 +304,21 @@ def contradictions(answer: str, reference: str) -> list[Finding]:
     return list(found.values())
 
 
-def misconceptions(question: str, answer: str) -> list[Finding]:
+def misconceptions(question: str, reference: str, answer: str) -> list[Finding]:
     """Answer clauses that state a known misconception about ``question`` (same polarity, same terms of the
-    question: "the median is the middle value" does not state "the mean is the middle value")."""
+    question: "the median is the middle value" does not state "the mean is the middle value"), unless the clause
+    restates a clause of the reference nearly word for word, closer than the misconception ("the harmonic mean"
+    is not "the arithmetic mean")."""
     statements = known_misconceptions().get(_normalise(question), [])
     if not statements:
         return []
     question_stems = {stem(w) for w in words(question)}
     ans_stems = {stem(w) for w in words(answer)}
+    reference_clauses = [_plain(c) for c in clauses(reference)]
     found = []
     for text in clauses(answer):
+        said = _plain(text)
+        closest = max((_likeness(said, c) for c in reference_clauses), default=0.0)
         for statement in statements:
             a = _clause(text, {stem(w) for w in words(statement)})
             m = _clause(statement, ans_stems)
@@ -321,10 +326,19 @@ def misconceptions(question: str, answer: str) -> list[Finding]:
                 _aligned(a, m) >= ALIGNED
                 and not _disagreements(a, m)
                 and a.content & question_stems >= m.content & question_stems
+                and (closest < RESTATED or _likeness(said, _plain(statement)) > closest)
             ):
                 found.append(Finding("misconception", f'"{_short(text)}" states a known misconception: {statement}'))
                 break
     return found
+
+
+RESTATED = 0.8  # a clause this alike a reference clause, word for word, restates it
+
+
+def _likeness(a: list[str], b: list[str]) -> float:
+    """How alike two word sequences are, word for word and in order (0-1)."""
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+|,?\s+(?=(?:while|whereas)\b)")
@@ -489,7 +503,7 @@ def not_english(answer: str) -> bool:
 def findings(question: str, reference: str, answer: str) -> list[Finding]:
     """Every finding against ``answer``, the strongest cap first."""
     out = [
-        *misconceptions(question, answer),
+        *misconceptions(question, reference, answer),
         *contradictions(answer, reference),
         *swapped_roles(question, reference, answer),
         *exchanged_terms(reference, answer),

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import pytest
 
+from evaluator.dataset import load_dataset
 from evaluator.offline_checks import (
+    _normalise,
     contradictions,
     exchanged_terms,
     findings,
     keyword_list,
+    known_misconceptions,
+    misconceptions,
     moved_terms,
 )
+
+from .conftest import DATA_PATH
 
 POWER = (
     "Power increases with a larger sample size, a larger effect size and lower variability in the data. "
@@ -172,3 +178,25 @@ def test_every_finding_names_what_it_saw() -> None:
     answer = "The mean is preferred for skewed data, because outliers pull the median but barely move the mean."
     kinds = {f.kind: f.message for f in findings("Mean or median?", reference, answer)}
     assert "swapped roles" in kinds and "mean" in kinds["swapped roles"]
+
+
+def test_a_misconception_is_found_when_stated_not_when_denied() -> None:
+    item = load_dataset(DATA_PATH).get("dl-010")
+    stated = misconceptions(item.question, item.reference, "Batch norm normalizes the weight matrices of each layer.")
+    assert [f.kind for f in stated] == ["misconception"]
+    for denied in (
+        "Batch norm normalizes the activations rather than the weight matrices.",
+        "Batch norm normalizes the activations instead of the weight matrices.",
+    ):
+        assert misconceptions(item.question, item.reference, denied) == []
+
+
+def test_known_misconceptions_are_of_shipped_questions_and_no_reference_states_one() -> None:
+    dataset = load_dataset(DATA_PATH)
+    known = known_misconceptions()
+    assert len(known) >= 130
+    assert set(known) <= {_normalise(item.question) for item in dataset.items}
+    for item in dataset.items:  # no reference states its own question's misconception
+        assert misconceptions(item.question, item.reference, item.reference) == [], item.id
+    f1 = dataset.get("eval-006")  # the reference says "harmonic mean", the misconception "arithmetic mean"
+    assert misconceptions(f1.question, f1.reference, "The F1 score is the arithmetic mean of precision and recall.")
