@@ -145,6 +145,7 @@ class _Clause:
     text: str
     stems: list[str]  # content stems in order (antonym words included)
     scopes: list[set[str]]  # per negation: the content stems it governs (the next few), for the polarity check
+    heads: list[str]  # per negation: the first of them ("" when none)
 
     @property
     def content(self) -> set[str]:
@@ -156,17 +157,25 @@ class _Clause:
         return any(word in scope for scope in self.scopes)
 
     def unmatched_negations(self, other: _Clause) -> int:
-        """Negations about what ``other`` says too (a negation elsewhere in a long clause is not) that no negation
-        of ``other`` matches (one governing some of the same words)."""
+        """Negations about what ``other`` says too (a negation elsewhere in a long clause is not) that nothing in
+        ``other`` matches: a negation, or a word such as "reduces" or "prevents", governing some of the same
+        words ("gradients don't vanish" / "reduces vanishing gradients")."""
+        prevents = [set(other.stems[i + 1 : i + 1 + SCOPE]) for i, s in enumerate(other.stems) if s in _PREVENTS]
         return sum(
             1
-            for scope in self.scopes
+            for scope, head in zip(self.scopes, self.heads, strict=True)
             if (not scope or scope & set(other.stems))
             and not any(not mine or not scope or mine & scope for mine in other.scopes)
+            # "reduces X" answers "does not X", not "does not avoid X" or "does not increase X" (read as polarity)
+            and not (head not in _PREVENTS and head not in _OPPOSITE and any(mine & scope for mine in prevents))
         )
 
 
 SCOPE = 3  # content words after a negation that it governs
+# Words that deny what follows them without a negation, so they can answer one ("reduces vanishing gradients").
+_PREVENTS = frozenset(
+    stem(w) for w in ("reduce", "reduces", "prevent", "prevents", "avoid", "avoids", "mitigate", "eliminate")
+)
 _ALTERNATIVE = re.compile(r"\b(?:rather than|instead of)\b", re.IGNORECASE)  # "X rather than Y": not Y
 
 
@@ -203,7 +212,12 @@ def _clause(text: str, other: set[str] | None = None) -> _Clause:
                     starts.append(len(stems))
                     break
         stems.append(s)
-    return _Clause(text, stems, [set(stems[start : start + SCOPE]) for start in starts])
+    return _Clause(
+        text,
+        stems,
+        [set(stems[start : start + SCOPE]) for start in starts],
+        ["".join(stems[start : start + 1]) for start in starts],
+    )
 
 
 def _plain(text: str) -> list[str]:
@@ -283,7 +297,12 @@ def _units(text: str, other: set[str]) -> list[_Clause]:
         for first, second in itertools.pairwise(parts):
             if not _CONDITION_START.match(first.text):
                 joined.append(
-                    _Clause(f"{first.text} {second.text}", first.stems + second.stems, first.scopes + second.scopes)
+                    _Clause(
+                        f"{first.text} {second.text}",
+                        first.stems + second.stems,
+                        first.scopes + second.scopes,
+                        first.heads + second.heads,
+                    )
                 )
     return units + joined
 
@@ -471,7 +490,7 @@ _LIST_ITEM = re.compile(r"[,;\n\u2022|]+|(?<=[.!?])\s+|\s[-\u2013\u2014*]\s|^\s*
 def keyword_list(answer: str) -> list[Finding]:
     """A finding when the answer lists terms without sentences: (almost) no function words; or items split by
     commas, semicolons, line breaks or bullets, few of them with an article, auxiliary or pronoun; or a long
-    run of words without any."""
+    run of words without any that does not end like a sentence."""
     ws = words(answer)
     if len(ws) < 4:
         return []
@@ -481,8 +500,10 @@ def keyword_list(answer: str) -> list[Finding]:
     items = [item for item in items if item]
     framed = [item for item in items if any(w in _STRUCTURE for w in item)]
     listed = len(items) >= 4 and len(ws) / len(items) <= 4 and sum(map(len, framed)) <= len(ws) / 4
-    run_on = len(ws) >= 12 and structure < 0.04 and function < 0.2
-    if function < LIST_FUNCTION_SHARE or (len(ws) >= 6 and listed) or run_on:
+    sentence = answer.rstrip().endswith((".", "!", "?"))  # a terse sentence ends like one; lists rarely do
+    bare = function < LIST_FUNCTION_SHARE and not (sentence and structure)
+    run_on = len(ws) >= 12 and structure < 0.04 and function < 0.2 and not sentence
+    if bare or (len(ws) >= 6 and listed) or run_on:
         return [Finding("keyword list", "The answer lists terms without sentences saying how they relate")]
     return []
 

@@ -70,6 +70,11 @@ def test_the_reference_negated_or_turned_round_is_a_contradiction(reference: str
             "The indophenol did not change color with Fruitsnap because it did not have any vitamin C in it.",
         ),
         ("The battery in 2 is not in a closed path.", "The bulb is in a closed path but the battery is not."),
+        # "reduces vanishing gradients" says they do not vanish
+        (
+            "It does not saturate, which reduces vanishing gradients and speeds up training.",
+            "It is non-saturating, so gradients don't vanish and training is faster.",
+        ),
         (
             "The output changes very little whether or not one person's data is included.",
             "Whether one person's data is included or not, the output changes very little.",
@@ -167,6 +172,9 @@ def test_lists_of_terms_in_any_layout_are_keyword_lists(answer: str) -> None:
         "Dropout randomly drops neurons during training.",
         "Unsupervised learning finds structure in unlabelled data, for example clusters, topics or anomalies.",
         "Use a list when you need indexing, repeated iteration or the length; use a generator for large streams.",
+        # terse notes that end like sentences
+        "Keeps each class's share identical across splits so small data doesn't yield folds lacking minority cases.",
+        "Dense learned vectors where similar words lie close; unlike sparse one-hots, compact and similarity-aware.",
     ],
 )
 def test_sentences_with_commas_are_not_keyword_lists(answer: str) -> None:
