@@ -1,5 +1,9 @@
 """The offline judge on hand-written probes for the shipped questions: wrong answers in the reference's own words
-(negated, roles swapped, misconceptions, keyword lists), off-topic answers, correct paraphrases, partial answers."""
+(negated, roles swapped, misconceptions, keyword lists), off-topic answers, correct paraphrases, partial answers.
+
+Two files: the probes written together with the checks, and three sets written blind to them (each by someone
+who had not seen the checks, for questions the others do not use). A blind probe the judge gets wrong is
+recorded in the file with why (``known_miss``); every other one must be graded right."""
 
 from __future__ import annotations
 
@@ -21,21 +25,25 @@ from evaluator.service import Evaluator
 from .conftest import DATA_PATH
 
 PROBES = Path(__file__).resolve().parent / "data" / "offline_probes.jsonl"
+BLIND = Path(__file__).resolve().parent / "data" / "offline_probes_blind.jsonl"
 WRONG = ("negation", "swap", "misconception", "keyword_list", "off_topic")
 
 
-def load_probes() -> list[dict]:
-    return [json.loads(line) for line in PROBES.read_text(encoding="utf-8").splitlines() if line.strip()]
+def load_probes(path: Path = PROBES) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-@pytest.fixture(scope="module")
-def graded() -> list[tuple[dict, JudgeResult]]:
+def grade_probes(probes: list[dict]) -> list[tuple[dict, JudgeResult]]:
     items = {q.id: q for q in load_dataset(DATA_PATH).items}
-    probes = load_probes()
     requests = [
         GradeRequest(items[p["question_id"]].question, items[p["question_id"]].reference, p["answer"]) for p in probes
     ]
     return list(zip(probes, OfflineJudge().grade_many(requests), strict=True))
+
+
+@pytest.fixture(scope="module")
+def graded() -> list[tuple[dict, JudgeResult]]:
+    return grade_probes(load_probes())
 
 
 def test_the_probe_set_covers_every_kind_for_the_shipped_questions() -> None:
@@ -43,6 +51,20 @@ def test_the_probe_set_covers_every_kind_for_the_shipped_questions() -> None:
     kinds = {p["kind"] for p in probes}
     assert len(probes) >= 100 and kinds == {*WRONG, "paraphrase", "partial"}
     assert {p["question_id"] for p in probes} <= {q.id for q in load_dataset(DATA_PATH).items}
+
+
+def test_blind_probes_are_graded_right_but_for_the_recorded_misses() -> None:
+    probes = load_probes(BLIND)
+    assert len(probes) >= 500 and {p["kind"] for p in probes} == {*WRONG, "paraphrase", "partial"}
+    assert not {p["question_id"] for p in probes} & {p["question_id"] for p in load_probes()}
+    wrong = []
+    for probe, result in grade_probes([p for p in probes if "known_miss" not in p]):
+        grade = result.grade
+        if (probe["kind"] in WRONG and grade.verdict == "correct") or (
+            probe["kind"] == "paraphrase" and grade.score < 5
+        ):
+            wrong.append((probe["id"], probe["kind"], grade.score))
+    assert wrong == []
 
 
 @pytest.mark.parametrize("kind", WRONG)
