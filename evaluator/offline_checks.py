@@ -3,13 +3,13 @@
 Similarity cannot tell "X is Y" from "X is not Y", so the offline judge looks for specific signs and,
 where one is found, caps its score and says why (:class:`Finding`):
 
-* **contradiction** — an answer clause that repeats a reference clause (most of its content words) with the
-  opposite polarity: a negation the other side lacks (``not``, ``never``, ``-n't``, ``un-``/``in-``/``non-``
-  forms of the other side's word), an antonym (higher/lower, positive/negative...) or the two sides of a
-  comparison swapped ("A lower than B" vs "B lower than A"); an even number of such flips cancels out;
-* **swapped roles** — a clause about one term of the question described with the words the reference uses for
-  another term of the question (mean described as the median...), or a word moved from one restated point of
-  the reference to another ("validation loss" where the reference says "training loss");
+* **contradiction** — an answer clause (or two neighbouring ones) that repeats a reference clause (most of its
+  content words) with the opposite polarity: a negation the other side lacks (``not``, ``never``, ``-n't``,
+  ``rather than``, ``un-``/``in-``/``non-`` forms of the other side's word), a word replaced by its opposite
+  (higher/lower, positive/negative...) or the two sides of a comparison swapped ("A lower than B" vs "B lower
+  than A"); a negation of the opposite word, "reduces X" for "X does not happen" and a contrapositive agree;
+* **swapped roles** — two terms exchanged in the reference's own words ("MAE averages the squared errors, MSE
+  the absolute errors"), or words moved between two restated points of the reference, both ways;
 * **misconception** — a clause that states, with the same polarity, one of the known misconceptions attached to
   the question in ``data/misconceptions.json``;
 * **keyword list** — terms without sentences (almost no function words, or items with no article, auxiliary or
@@ -361,56 +361,6 @@ def _likeness(a: list[str], b: list[str]) -> float:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+|,?\s+(?=(?:while|whereas)\b)")
-
-
-def swapped_roles(question: str, reference: str, answer: str) -> list[Finding]:
-    """Answer sentences about one term of the question described in the reference's words for another term.
-
-    The terms are the question's content words that some reference sentences mention and others do not
-    ("mean", "median"; not "learning" when every sentence says it).
-    """
-    question_stems = {stem(w) for w in words(question) if w not in STOPWORDS}
-
-    def split(text: str) -> list[tuple[set[str], set[str], str]]:
-        out = []
-        for sentence in _SENTENCE_END.split(_ASIDE.sub(" ", text)):
-            stems = {stem(w) for w in words(sentence) if w not in STOPWORDS and w not in NEGATIONS}
-            if stems:
-                out.append((stems & question_stems, stems - question_stems, sentence.strip()))
-        return out
-
-    reference_sentences = split(reference)
-    mentioned = [terms for terms, _, _ in reference_sentences if terms]
-    everywhere = set.intersection(*mentioned) if mentioned else set()
-    described: dict[str, set[str]] = {}
-    for terms, rest, _ in reference_sentences:
-        if len(terms - everywhere) == 1:
-            described.setdefault(next(iter(terms - everywhere)), set()).update(rest)
-    if len(described) < 2:
-        return []
-    found = []
-    for terms, rest, text in split(answer):
-        terms -= everywhere
-        if len(terms) != 1 or next(iter(terms)) not in described:
-            continue
-        term = next(iter(terms))
-        own = described[term]
-        for other, theirs in described.items():
-            if other == term:
-                continue
-            borrowed, kept = rest & (theirs - own), rest & (own - theirs)
-            if len(borrowed) >= 2 and not kept:
-                found.append(
-                    Finding(
-                        "swapped roles",
-                        f'"{_short(text)}" describes "{term}" with what the reference says of "{other}"',
-                    )
-                )
-                break
-    return found
-
-
 def moved_terms(reference: str, answer: str) -> list[Finding]:
     """Words the answer moves between two points of the reference: answer clauses restate two reference clauses,
     each without one of its own words and with one of the other's ("In few-shot prompting the model receives
@@ -527,7 +477,6 @@ def findings(question: str, reference: str, answer: str) -> list[Finding]:
     out = [
         *misconceptions(question, reference, answer),
         *contradictions(answer, reference),
-        *swapped_roles(question, reference, answer),
         *exchanged_terms(reference, answer),
         *moved_terms(reference, answer),
         *keyword_list(answer),

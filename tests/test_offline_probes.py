@@ -1,7 +1,7 @@
 """The offline judge on hand-written probes for the shipped questions: wrong answers in the reference's own words
 (negated, roles swapped, misconceptions, keyword lists), off-topic answers, correct paraphrases, partial answers.
 
-Two files: the probes written together with the checks, and three sets written blind to them (each by someone
+Two files: the probes written together with the checks, and four sets written blind to them (each by someone
 who had not seen the checks, for questions the others do not use). A blind probe the judge gets wrong is
 recorded in the file with why (``known_miss``); every other one must be graded right."""
 
