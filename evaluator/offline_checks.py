@@ -414,7 +414,11 @@ def exchanged_terms(reference: str, answer: str) -> list[Finding]:
             b1, c1, b2, c2 = content(ref1), content(ans1), content(ref2), content(ans2)
             there, back = (b1 & c2) - c1 - b2, (b2 & c1) - c2 - b1
             # each replacement is mostly the other's term: not synonyms traded ("individual" / "person")
-            if not there or not back or 2 * min(len(there), len(back)) < max(len(b1), len(c1), len(b2), len(c2)):
+            if (
+                not there
+                or not back
+                or any(2 * len(x) < len(y) for x, y in ((there, b1), (there, c2), (back, b2), (back, c1)))
+            ):
                 continue
             if k2 == k1 + 2 and set(r[ops[k1 + 1][1] : ops[k1 + 1][2]]) <= _LINKS:
                 continue

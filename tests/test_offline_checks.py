@@ -105,6 +105,11 @@ GIL = (
             "For CPU-bound work, use multiprocessing.",
             ("i o", "cpu"),
         ),
+        (  # a term of several words for a term of one
+            "Smoothing mattered for n-gram models, whereas with large training corpora transformers learn context.",
+            "Smoothing mattered for transformers, whereas with large training corpora n-gram models learn context.",
+            ("transformers", "n gram models"),
+        ),
         (
             "Fit the scaler on the training data, then apply it to the test data.",
             "Fit the scaler on the test data, then apply it to the training data.",
