@@ -213,3 +213,9 @@ def test_known_misconceptions_are_of_shipped_questions_and_no_reference_states_o
         assert misconceptions(item.question, item.reference, item.reference) == [], item.id
     f1 = dataset.get("eval-006")  # the reference says "harmonic mean", the misconception "arithmetic mean"
     assert misconceptions(f1.question, f1.reference, "The F1 score is the arithmetic mean of precision and recall.")
+
+
+def test_a_swap_is_reported_once() -> None:
+    reference = "The mean is the arithmetic average of all values, while the median is the middle value when sorted."
+    answer = "The median is the arithmetic average of all values, while the mean is the middle value when sorted."
+    assert [f.kind for f in findings("Mean or median?", reference, answer)] == ["swapped roles"]
