@@ -50,9 +50,10 @@ _CLAUSE_END = re.compile(
     r"|\s+and\s+(?=(?:does|do|did|is|are|was|were|can|cannot|could|will|has|have|it|they|no|never)\b)"
 )
 # A clause that opens with a condition ("Without X, Y"; "If X, Y"): the condition and Y are read apart.
-_CONDITIONAL = re.compile(r"\b(?:if|unless|when|without|only)\b", re.IGNORECASE)
 _CONDITION_START = re.compile(r"(?:without|if|when|unless|once|given)\b", re.IGNORECASE)
-_CONDITION = re.compile(r"^((?:without|if|when|unless|once|given)\b[^,]{0,80}),\s+(.+)$", re.IGNORECASE | re.DOTALL)
+_CONDITION = re.compile(rf"^({_CONDITION_START.pattern}[^,]{{0,80}}),\s+(.+)$", re.IGNORECASE | re.DOTALL)
+# A condition anywhere: two negations in it read as a contrapositive.
+_CONDITIONAL = re.compile(r"\b(?:if|unless|when|without|only)\b", re.IGNORECASE)
 NEGATIONS = frozenset(
     """not no never none nothing neither nor cannot without nobody nowhere hardly barely rarely seldom scarcely
     little""".split()  # noqa: SIM905
@@ -335,18 +336,19 @@ def misconceptions(question: str, reference: str, answer: str) -> list[Finding]:
     question_stems = {stem(w) for w in words(question)}
     ans_stems = {stem(w) for w in words(answer)}
     reference_clauses = [_plain(c) for c in clauses(reference)]
+    plain_statements = [_plain(statement) for statement in statements]
     found = []
     for text in clauses(answer):
         said = _plain(text)
         closest = max((_likeness(said, c) for c in reference_clauses), default=0.0)
-        for statement in statements:
+        for statement, plain in zip(statements, plain_statements, strict=True):
             a = _clause(text, {stem(w) for w in words(statement)})
             m = _clause(statement, ans_stems)
             if (
                 _aligned(a, m) >= ALIGNED
                 and not _disagreements(a, m)
                 and a.content & question_stems >= m.content & question_stems
-                and (closest < RESTATED or _likeness(said, _plain(statement)) > closest)
+                and (closest < RESTATED or _likeness(said, plain) > closest)
             ):
                 found.append(Finding("misconception", f'"{_short(text)}" states a known misconception: {statement}'))
                 break
