@@ -37,7 +37,6 @@ MISCONCEPTIONS_PATH = Path(__file__).resolve().parent.parent / "data" / "misconc
 CAPS = {"unrelated": 2.0, "misconception": 2.0, "contradiction": 3.0, "swapped roles": 3.0, "keyword list": 4.0}
 
 
-@lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """The light stem of :mod:`evaluator.text` without a final "e", so generate/generates/generated agree."""
     return _light_stem(word).rstrip("e") or word

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 # Function words carry no content; negations (no, not, nor) are kept because they flip the meaning.
 STOPWORDS = frozenset(
@@ -18,6 +19,7 @@ STOPWORDS = frozenset(
 _WORD = re.compile(r"[A-Za-z0-9]+")
 
 
+@lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """A light suffix-stripping stem (plurals, -ing, -ed, -ly), enough to match word forms."""
     for suffix, keep in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("ly", ""), ("es", ""), ("s", "")):
