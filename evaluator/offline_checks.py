@@ -9,7 +9,8 @@ where one is found, caps its score and says why (:class:`Finding`):
   (higher/lower, positive/negative...) or the two sides of a comparison swapped ("A lower than B" vs "B lower
   than A"); a negation of the opposite word, "reduces X" for "X does not happen" and a contrapositive agree;
 * **swapped roles** — two terms exchanged in the reference's own words ("MAE averages the squared errors, MSE
-  the absolute errors"), or words moved between two restated points of the reference, both ways;
+  the absolute errors"), or words moved between two restated points of the reference, both ways, or two terms
+  that, put back in each other's place, make an answer in the reference's wording match more of it;
 * **misconception** — a clause that states, with the same polarity, one of the known misconceptions attached to
   the question in ``data/misconceptions.json``;
 * **keyword list** — terms without sentences (almost no function words, or items with no article, auxiliary or
@@ -25,6 +26,7 @@ import difflib
 import itertools
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -433,6 +435,132 @@ def exchanged_terms(reference: str, answer: str) -> list[Finding]:
     return []
 
 
+REUSED = 0.3  # share of an answer's word pairs and triples found in the reference: it reuses the reference's words
+REALIGNED = 3  # word pairs and triples of the reference that exchanging two terms back must gain
+TERM_WORDS = 2  # the most words of a term that realigned_terms exchanges
+
+
+_BREAK = re.compile(r"[.,;:!?()\[\]{}\n]")
+BREAK = "|"  # a token for punctuation between words
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s*)\s*$")
+
+
+def _term_tokens(text: str) -> tuple[list[str], list[str]]:
+    """Tokens for comparing wordings: stems, stopwords as they are, and a one-letter capital kept apart from the
+    article ("P(A|B)"); then the words as written, for quoting."""
+    text = text.replace("\u2019", "'")
+    tokens, written = [], []
+    end = 0
+    for match in _TOKEN.finditer(text):
+        w, low = match[0], match[0].lower()
+        gap = text[end : match.start()]
+        if tokens and _BREAK.search(gap) and not (gap == "," and written[-1].isdigit() and w.isdigit()):
+            tokens.append(BREAK)  # word pairs do not run across punctuation ("1,000" is one number)
+            written.append("")
+        tokens.append(w if _variable(text, match) else low if low in STOPWORDS else stem(low.removesuffix("'s")))
+        written.append(w)
+        end = match.end()
+    return tokens, written
+
+
+def _variable(text: str, match: re.Match[str]) -> bool:
+    """Whether the word ``match`` of ``text`` is a one-letter capital naming something ("event A", "P(A|B)"),
+    not the article or the pronoun."""
+    w = match[0]
+    opening = w == "A" and _SENTENCE_START.search(text[: match.start()])
+    return len(w) == 1 and w.isupper() and w != "I" and not opening
+
+
+def _grams(tokens: list[str]) -> Counter[tuple[str, ...]]:
+    """Word pairs and triples, but those of stopwords only."""
+    grams = (tuple(tokens[i : i + n]) for n in (2, 3) for i in range(len(tokens) - n + 1))
+    return Counter(gram for gram in grams if BREAK not in gram and not all(t in STOPWORDS for t in gram))
+
+
+def _parallel(tokens: list[str], i: int, first: tuple[str, ...], second: tuple[str, ...]) -> int:
+    """The length of "first ... second" at ``i`` with at most three stopwords (or the word before ``first``, or
+    words of the terms) between them: "X and Y", "bulb A and bulb B" name both terms alike, not in each other's
+    place."""
+    end = i + len(first)
+    if tuple(tokens[i:end]) != first:
+        return 0
+    before = tokens[i - 1] if i else None
+    for gap in range(4):
+        j = end + gap
+        if tuple(tokens[j : j + len(second)]) == second and all(
+            t in STOPWORDS or t in (BREAK, before) or t in first or t in second for t in tokens[end:j]
+        ):
+            return j + len(second) - i
+    return 0
+
+
+def _exchange(tokens: list[str], x: tuple[str, ...], y: tuple[str, ...]) -> list[str]:
+    """``tokens`` with every ``x`` and ``y`` put in each other's place (not where they stand side by side)."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        if span := _parallel(tokens, i, x, y) or _parallel(tokens, i, y, x):
+            out += tokens[i : i + span]
+            i += span
+        elif tuple(tokens[i : i + len(x)]) == x:
+            out += y
+            i += len(x)
+        elif tuple(tokens[i : i + len(y)]) == y:
+            out += x
+            i += len(y)
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
+
+
+def realigned_terms(reference: str, answer: str) -> list[Finding]:
+    """Two terms in each other's place in an answer that reuses the reference's wording: exchanging them back
+    makes the answer match more of the reference's word pairs and triples ("P(A|B) is the probability that event
+    B occurs given that event A has occurred"; "In ELT, data is extracted, transformed, then loaded")."""
+    (r, reference_written), (a, written) = _term_tokens(reference), _term_tokens(answer)
+    reference_grams, answer_grams = _grams(r), _grams(a)
+    matched = answer_grams & reference_grams
+    if sum(matched.values()) < REUSED * max(1, sum(answer_grams.values())):
+        return []
+    # A term in its place has every word pair and triple around it in the reference: only misplaced ones move.
+    misplaced = {t for gram in answer_grams if gram not in reference_grams for t in gram}
+    candidates = sorted(term for term in _terms(r) & _terms(a) if misplaced.issuperset(term))
+    best, pair = REALIGNED - 1, None
+    for x, y in itertools.combinations(candidates, 2):
+        if set(x) & set(y):
+            continue
+        after = _grams(_exchange(a, x, y)) & reference_grams
+        gained = after - matched
+        gain = sum(gained.values()) - sum((matched - after).values())
+        # both terms must land in the reference's wording, not one of them by chance
+        if gain > best and all(any(set(term) & set(gram) for gram in gained) for term in (x, y)):
+            best, pair = gain, (x, y)
+    if pair is None:
+        return []
+    x, y = pair
+    return [
+        Finding(
+            "swapped roles",
+            f'The answer says "{_quote(x, a, written)}" where the reference says '
+            f'"{_quote(y, r, reference_written)}", and "{_quote(y, a, written)}" where it says '
+            f'"{_quote(x, r, reference_written)}"',
+        )
+    ]
+
+
+def _terms(tokens: list[str]) -> set[tuple[str, ...]]:
+    """Runs of up to :data:`TERM_WORDS` content tokens."""
+    runs = (tuple(tokens[i : i + n]) for n in range(1, TERM_WORDS + 1) for i in range(len(tokens) - n + 1))
+    return {run for run in runs if not any(t in STOPWORDS or t == BREAK for t in run)}
+
+
+def _quote(term: tuple[str, ...], tokens: list[str], written: list[str]) -> str:
+    """``term`` as the text of ``tokens`` writes it."""
+    i = next(i for i in range(len(tokens)) if tuple(tokens[i : i + len(term)]) == term)
+    return " ".join(written[i : i + len(term)])
+
+
 # Words that make a sentence: articles, auxiliaries, pronouns. A list of terms has almost none, even when its
 # items carry prepositions ("small fraction of real traffic").
 _STRUCTURE = frozenset(
@@ -482,7 +610,8 @@ def findings(question: str, reference: str, answer: str) -> list[Finding]:
     out = [
         *misconceptions(question, reference, answer),
         *contradictions(answer, reference),
-        *(exchanged_terms(reference, answer) or moved_terms(reference, answer)),  # one way of saying it is enough
+        # one way of saying a swap is enough
+        *(exchanged_terms(reference, answer) or moved_terms(reference, answer) or realigned_terms(reference, answer)),
         *keyword_list(answer),
     ]
     return sorted(out, key=lambda f: f.cap)

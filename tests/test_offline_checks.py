@@ -15,6 +15,7 @@ from evaluator.offline_checks import (
     known_misconceptions,
     misconceptions,
     moved_terms,
+    realigned_terms,
 )
 
 from .conftest import DATA_PATH
@@ -219,3 +220,64 @@ def test_a_swap_is_reported_once() -> None:
     reference = "The mean is the arithmetic average of all values, while the median is the middle value when sorted."
     answer = "The median is the arithmetic average of all values, while the mean is the middle value when sorted."
     assert [f.kind for f in findings("Mean or median?", reference, answer)] == ["swapped roles"]
+
+
+@pytest.mark.parametrize(
+    ("reference", "answer", "named"),
+    [
+        (  # one-letter names are terms, not the article
+            "Conditional probability P(A|B) is the probability that event A occurs given that event B has occurred, "
+            "computed as P(A and B) / P(B).",
+            "Conditional probability P(A|B) is the probability that event B occurs given that event A has occurred, "
+            "computed as P(A and B) / P(A).",
+            ("A", "B"),
+        ),
+        (  # the terms in other forms, with the wording around them changed
+            "In RAG the vector database finds the documents most similar to a query's embedding and supplies them "
+            "as context.",
+            "In RAG the vector database finds the queries most similar to a document's embedding and supplies them "
+            "as context.",
+            ("query's", "documents"),
+        ),
+        (
+            "groupby splits the DataFrame into groups by the values of one or more columns, applies a function to "
+            "each group, and combines the results.",
+            "groupby combines the DataFrame into groups by the values of one or more columns, applies a function to "
+            "each group, and splits the results.",
+            ("splits", "combines"),
+        ),
+    ],
+)
+def test_terms_in_each_others_place_in_the_references_wording_are_swapped_roles(
+    reference: str, answer: str, named: tuple[str, str]
+) -> None:
+    [finding] = realigned_terms(reference, answer)
+    assert finding.kind == "swapped roles" and all(f'"{term}"' in finding.message for term in named)
+
+
+@pytest.mark.parametrize(
+    ("reference", "answer"),
+    [
+        # terms named side by side are reordered, not exchanged
+        (
+            "Bulb A and bulb B are still in a closed path with the battery.",
+            "Bulb B and bulb A are still in a closed path with the battery.",
+        ),
+        (
+            "The solid is too big to go through the filter paper.",
+            "The solid was too big to go through the paper filter.",
+        ),
+        # a paraphrase in other words shares too little of the reference's wording to be read this way
+        (
+            "In RAG the vector database finds the documents most similar to a query's embedding and supplies them "
+            "as context.",
+            "Given the question's embedding, the store returns the nearest passages, which go into the prompt.",
+        ),
+        (
+            "Fit the scaler on the training data, then apply it to the test data.",
+            "Fit the scaler on the training data only, then apply it to the test data.",
+        ),
+    ],
+)
+def test_terms_in_their_place_are_not_swapped(reference: str, answer: str) -> None:
+    assert realigned_terms(reference, answer) == []
