@@ -36,7 +36,7 @@ from .text import stem as _light_stem
 
 MISCONCEPTIONS_PATH = Path(__file__).resolve().parent.parent / "data" / "misconceptions.json"
 # Caps on the score 0-10 for each kind of finding (below 7: never "correct").
-CAPS = {"unrelated": 2.0, "misconception": 2.0, "contradiction": 3.0, "swapped roles": 3.0, "keyword list": 4.0}
+CAPS = {"unrelated": 2.0, "misconception": 2.0, "contradiction": 3.0, "swapped roles": 3.0, "keyword list": 5.0}
 
 
 def stem(word: str) -> str:
@@ -575,6 +575,7 @@ def keyword_list(answer: str) -> list[Finding]:
     """A finding when the answer lists terms without sentences: (almost) no function words; or items split by
     commas, semicolons, line breaks or bullets, few of them with an article, auxiliary or pronoun; or a long
     run of words without any that does not end like a sentence."""
+    answer = _TOKEN.sub(lambda m: "x" if _variable(answer, m) else m[0], answer)  # "event A" has no article
     ws = words(answer)
     if len(ws) < 4:
         return []

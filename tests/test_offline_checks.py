@@ -164,6 +164,8 @@ def test_terms_moved_between_two_points_of_the_reference_are_swapped_roles() -> 
         "TF-IDF term frequency inverse document frequency log total documents / documents containing word "
         "frequent in document rare in corpus high weight common words down-weighted",
         "mean median arithmetic average middle value sorted skewed outliers",
+        # "A" naming an event is not the article
+        "P(A|B), event A, given event B, P(A and B), P(B), sample space, Bayes' theorem",
     ],
 )
 def test_lists_of_terms_in_any_layout_are_keyword_lists(answer: str) -> None:
@@ -176,6 +178,7 @@ def test_lists_of_terms_in_any_layout_are_keyword_lists(answer: str) -> None:
         "SGD steps with one fixed learning rate, while Adam adapts each parameter's step from running moments.",
         "A lizard needs food, water, air, space and a home.",
         "Dropout randomly drops neurons during training.",
+        "A lizard needs food and water; a list comprehension is short, readable, fast and clear.",
         "Unsupervised learning finds structure in unlabelled data, for example clusters, topics or anomalies.",
         "Use a list when you need indexing, repeated iteration or the length; use a generator for large streams.",
         # terse notes that end like sentences
