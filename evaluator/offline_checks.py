@@ -8,6 +8,9 @@ where one is found, caps its score and says why (:class:`Finding`):
   ``rather than``, ``un-``/``in-``/``non-`` forms of the other side's word), a word replaced by its opposite
   (higher/lower, positive/negative...) or the two sides of a comparison swapped ("A lower than B" vs "B lower
   than A"); a negation of the opposite word, "reduces X" for "X does not happen" and a contrapositive agree;
+* **denial** — an answer clause about a point of the reference, too reworded to read as a restatement, that
+  denies something the reference states without negating it: a sign the judge cannot resolve, so it caps the
+  verdict at "partially correct" (and says so only when that lowers the score);
 * **swapped roles** — two terms exchanged in the reference's own words ("MAE averages the squared errors, MSE
   the absolute errors"), or words moved between two restated points of the reference, both ways, or two terms
   that, put back in each other's place, make an answer in the reference's wording match more of it;
@@ -36,7 +39,16 @@ from .text import stem as _light_stem
 
 MISCONCEPTIONS_PATH = Path(__file__).resolve().parent.parent / "data" / "misconceptions.json"
 # Caps on the score 0-10 for each kind of finding (below 7: never "correct").
-CAPS = {"unrelated": 2.0, "misconception": 2.0, "contradiction": 3.0, "swapped roles": 3.0, "keyword list": 5.0}
+CAPS = {
+    "unrelated": 2.0,
+    "misconception": 2.0,
+    "contradiction": 3.0,
+    "swapped roles": 3.0,
+    "keyword list": 5.0,
+    "denial": 6.0,
+}
+# Kinds of finding that are only a doubt: reported only where they lower the score.
+DOUBTS = frozenset({"denial"})
 
 
 def stem(word: str) -> str:
@@ -159,19 +171,19 @@ class _Clause:
         """Whether one of the clause's negations governs ``word``."""
         return any(word in scope for scope in self.scopes)
 
-    def unmatched_negations(self, other: _Clause) -> int:
-        """Negations about what ``other`` says too (a negation elsewhere in a long clause is not) that nothing in
-        ``other`` matches: a negation, or a word such as "reduces" or "prevents", governing some of the same
-        words ("gradients don't vanish" / "reduces vanishing gradients")."""
+    def unmatched_negations(self, other: _Clause) -> list[set[str]]:
+        """The scopes of negations about what ``other`` says too (a negation elsewhere in a long clause is not)
+        that nothing in ``other`` matches: a negation, or a word such as "reduces" or "prevents", governing some
+        of the same words ("gradients don't vanish" / "reduces vanishing gradients")."""
         prevents = [set(other.stems[i + 1 : i + 1 + SCOPE]) for i, s in enumerate(other.stems) if s in _PREVENTS]
-        return sum(
-            1
+        return [
+            scope
             for scope, head in zip(self.scopes, self.heads, strict=True)
             if (not scope or scope & set(other.stems))
             and not any(not mine or not scope or mine & scope for mine in other.scopes)
             # "reduces X" answers "does not X", not "does not avoid X" or "does not increase X" (read as polarity)
             and not (head not in _PREVENTS and head not in _OPPOSITE and any(mine & scope for mine in prevents))
-        )
+        ]
 
 
 SCOPE = 3  # content words after a negation that it governs
@@ -180,20 +192,25 @@ _PREVENTS = frozenset(
     stem(w) for w in ("reduce", "reduces", "prevent", "prevents", "avoid", "avoids", "mitigate", "eliminate")
 )
 _ALTERNATIVE = re.compile(r"\b(?:rather than|instead of)\b", re.IGNORECASE)  # "X rather than Y": not Y
+# Negations common in correct answers' own wording ("without copying", "little meaning"): not read as a denial.
+_HEDGES = frozenset("without little hardly barely rarely seldom scarcely".split())  # noqa: SIM905
 
 
 def _negation(word: str) -> bool:
     return word in NEGATIONS or word.endswith("n't") or (word.endswith("nt") and word[:-2] in _CONTRACTED)
 
 
-def _clause(text: str, other: set[str] | None = None) -> _Clause:
+def _clause(text: str, other: set[str] | None = None, *, firm: bool = False) -> _Clause:
     """``text`` as stems; a prefixed word (un-, in-, non-...) whose stem is in ``other`` counts as that stem plus a
-    negation (immutable vs mutable), and so does "non X" ("non-linear" vs "linear")."""
+    negation (immutable vs mutable), and so does "non X" ("non-linear" vs "linear"). ``firm``: only outright
+    negations count (not "rather than", "without" or "hardly")."""
     stems: list[str] = []
     starts: list[int] = []  # index in stems where each negation's scope begins
     last_negation = -9
-    tokens = words(_ALTERNATIVE.sub(" not ", text))
+    tokens = words(text if firm else _ALTERNATIVE.sub(" not ", text))
     for i, w in enumerate(tokens):
+        if firm and w in _HEDGES:
+            continue
         if _negation(w):
             if i - last_negation > 2:  # "little or no" is one negation
                 starts.append(len(stems))
@@ -271,7 +288,7 @@ def _disagreements(a: _Clause, r: _Clause) -> int:
     """Claims on which two aligned clauses disagree: a negation one side lacks, a word replaced by its opposite,
     a comparison turned round. A negation governing the opposite word cancels it ("does not decrease" /
     "increases"), and two unmatched negations of a condition cancel each other."""
-    negations = a.unmatched_negations(r) + r.unmatched_negations(a)
+    negations = len(a.unmatched_negations(r)) + len(r.unmatched_negations(a))
     if negations > 1 and _CONDITIONAL.search(a.text + " " + r.text):
         negations %= 2  # "if you do not change it, it is not controlled": a contrapositive agrees
     flips = 0
@@ -289,13 +306,18 @@ ALIGNED = 0.7  # a clause restates another when _aligned reaches this
 _SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
 
 
+def _clauses_of(text: str, other: set[str], *, firm: bool = False) -> list[_Clause]:
+    """The clauses of every sentence of ``text``."""
+    return [_clause(c, other, firm=firm) for sentence in _SENTENCE.split(text) for c in clauses(sentence)]
+
+
 def _units(text: str, other: set[str]) -> list[_Clause]:
     """The clauses of ``text``, then each two neighbours in a sentence read as one (not a condition and what
     follows it): "It is cheap to compute and does not saturate" is split in two, "It is expensive to compute and
     saturates" is not. Each negation still governs words of its own clause only."""
     units, joined = [], []
     for sentence in _SENTENCE.split(text):
-        parts = [_clause(c, other) for c in clauses(sentence)]
+        parts = _clauses_of(sentence, other)
         units += parts
         for first, second in itertools.pairwise(parts):
             if not _CONDITION_START.match(first.text):
@@ -324,6 +346,49 @@ def contradictions(answer: str, reference: str) -> list[Finding]:
                 "contradiction", f'"{_short(a.text)}" says the opposite of the reference: "{_short(best.text)}"'
             )
     return list(found.values())
+
+
+WEAKLY_ALIGNED = 0.5  # a clause this close to a reference clause is about the same point
+# A word in quotes is mentioned, not said: "stop words such as 'not'".
+_QUOTED = re.compile(r"(?<!\w)['\"\u2018\u201c][^'\"\u2018\u2019\u201c\u201d\n]{1,40}?['\"\u2019\u201d](?!\w)")
+
+
+def denials(answer: str, reference: str) -> list[Finding]:
+    """Answer clauses about a point of the reference (:data:`WEAKLY_ALIGNED`, too reworded for
+    :func:`contradictions` to compare them) that deny, with an outright negation, something the reference states
+    without one: "the parameters are not updated after each batch" against "the batch processed before one
+    parameter update". Negating a word whose opposite the reference uses agrees, and so does a contrapositive."""
+    answer = _QUOTED.sub(" ", answer)
+    reference_stems = {stem(w) for w in words(reference)}
+    whole = _clause(reference, {stem(w) for w in words(answer)})
+    refs = _clauses_of(reference, {stem(w) for w in words(answer)})
+    sides = {_OPPOSITE[s] for s in whole.stems if s in _OPPOSITE}
+    for sentence in _SENTENCE.split(answer):
+        parts = _clauses_of(sentence, reference_stems, firm=True)
+        if _CONDITIONAL.search(sentence) and sum(len(a.scopes) for a in parts) > 1:
+            continue  # "if you do not change it, it is not controlled": a contrapositive
+        for a in parts:
+            if finding := _denial(a, refs, whole, sides):
+                return [finding]
+    return []
+
+
+def _denial(a: _Clause, refs: list[_Clause], whole: _Clause, sides: set[tuple[int, int]]) -> Finding | None:
+    """The finding for answer clause ``a`` if it denies what the reference (``whole``, its clauses ``refs``, the
+    sides of its polarity words ``sides``) states."""
+    if not a.scopes or _CONDITION_START.match(a.text):
+        return None  # a condition states nothing
+    best = max(refs, key=lambda r: _aligned(a, r), default=None)
+    if best is None or _aligned(a, best) < WEAKLY_ALIGNED:
+        return None
+    for scope in a.unmatched_negations(whole):
+        if scope and not any(s in _OPPOSITE and (_OPPOSITE[s][0], 1 - _OPPOSITE[s][1]) in sides for s in scope):
+            return Finding(
+                "denial",
+                f'"{_short(a.text)}" denies what the reference states ("{_short(best.text)}"): the offline judge '
+                "cannot tell whether it contradicts it",
+            )
+    return None
 
 
 def misconceptions(question: str, reference: str, answer: str) -> list[Finding]:
@@ -610,7 +675,7 @@ def findings(question: str, reference: str, answer: str) -> list[Finding]:
     """Every finding against ``answer``, the strongest cap first."""
     out = [
         *misconceptions(question, reference, answer),
-        *contradictions(answer, reference),
+        *(contradictions(answer, reference) or denials(answer, reference)),
         # one way of saying a swap is enough
         *(exchanged_terms(reference, answer) or moved_terms(reference, answer) or realigned_terms(reference, answer)),
         *keyword_list(answer),

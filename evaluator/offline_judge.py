@@ -368,6 +368,8 @@ class OfflineJudge:
             if s.coverage < UNRELATED and closest < UNRELATED_COSINE:
                 findings.insert(0, offline_checks.Finding("unrelated", UNRELATED_MESSAGE))
         score = score_for(probability)
+        # a doubt is worth saying only where it keeps the answer from a verdict it would otherwise get
+        findings = [f for f in findings if f.kind not in offline_checks.DOUBTS or score > f.cap]
         cap = min((f.cap for f in findings), default=10.0)
         if score > cap:
             score, probability = cap, min(probability, probability_for(cap))

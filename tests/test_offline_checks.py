@@ -9,6 +9,7 @@ from evaluator.dataset import load_dataset
 from evaluator.offline_checks import (
     _normalise,
     contradictions,
+    denials,
     exchanged_terms,
     findings,
     keyword_list,
@@ -284,3 +285,50 @@ def test_terms_in_each_others_place_in_the_references_wording_are_swapped_roles(
 )
 def test_terms_in_their_place_are_not_swapped(reference: str, answer: str) -> None:
     assert realigned_terms(reference, answer) == []
+
+
+BATCH = (
+    "An epoch is one full pass through the training data. A batch is the subset of examples processed together "
+    "before one parameter update."
+)
+
+
+def test_a_negation_the_reference_lacks_about_its_point_is_a_denial() -> None:
+    answer = (
+        "An epoch is one pass through the data, and a batch is a subset of examples processed together, "
+        "but the parameters are not updated after each batch."
+    )
+    [finding] = denials(answer, BATCH)
+    assert finding.kind == "denial" and "not updated" in finding.message and finding.cap < 7
+
+
+@pytest.mark.parametrize(
+    ("reference", "answer"),
+    [
+        # a contrapositive, a condition, a quoted word, a hedge, the opposite word negated
+        (
+            "Controlled experiments change one variable at a time.",
+            "If you do not change one variable at a time, it is not a controlled experiment.",
+        ),
+        (BATCH, "If the parameters were not updated, training would do nothing; they are updated after each batch."),
+        (
+            "Stop words are very common words that add little meaning and are removed before analysis.",
+            "Stop words such as 'not' are very common words removed before analysis.",
+        ),
+        (
+            "Broadcasting expands the smaller array to match and it copies no data.",
+            "Broadcasting stretches the smaller array to match without copying data.",
+        ),
+        (
+            "Regularization decreases the variance of the model.",
+            "Regularization does not increase the variance of the model.",
+        ),
+        # a negation of something the reference does not talk about
+        (
+            "Regularization adds a penalty on large weights to the loss.",
+            "Regularization adds a penalty on large weights to the loss, so you do not need a bigger dataset.",
+        ),
+    ],
+)
+def test_negations_that_deny_nothing_the_reference_states_are_not_denials(reference: str, answer: str) -> None:
+    assert denials(answer, reference) == []
