@@ -1,7 +1,7 @@
 """The offline judge's score distribution on the hand-written probes, per kind of probe.
 
 Runs tests/data/offline_probes.jsonl (written together with the checks) and tests/data/offline_probes_blind.jsonl
-(four sets written blind to them, for other shipped questions): negations, swapped roles, misconceptions,
+(six sets written blind to them, for other shipped questions): negations, swapped roles, misconceptions,
 keyword lists, off-topic answers in the wrong kinds; correct paraphrases; partial answers. Prints, per file and
 kind: count, mean / min / median / max score, the verdict counts and the mean confidence; then the misses, that
 is wrong answers graded "correct" and paraphrases below 5 (the goals: none).

@@ -43,7 +43,7 @@ from .text import content_terms
 
 logger = logging.getLogger(__name__)
 
-PROMPT_VERSION = "offline-v4"
+PROMPT_VERSION = "offline-v5"
 CAVEAT = "Similarity estimate: no LLM read this answer (all-MiniLM-L6-v2 and a calibration fitted on human grades)."
 UNRELATED_MESSAGE = "The answer shares almost nothing with the reference beyond the words of the question"
 NOT_ENGLISH = (

@@ -1,9 +1,10 @@
 """The offline judge on hand-written probes for the shipped questions: wrong answers in the reference's own words
 (negated, roles swapped, misconceptions, keyword lists), off-topic answers, correct paraphrases, partial answers.
 
-Two files: the probes written together with the checks, and four sets written blind to them (each by someone
-who had not seen the checks, for questions the others do not use). A blind probe the judge gets wrong is
-recorded in the file with why (``known_miss``); every other one must be graded right."""
+Two files: the probes written together with the checks, and six sets written blind to them (each by someone
+who had not seen the checks; the sixth for questions of the first two, the others for questions no other set
+uses). A blind probe the judge gets wrong is recorded in the file with why (``known_miss``); every other one must
+be graded right."""
 
 from __future__ import annotations
 
