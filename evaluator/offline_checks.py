@@ -30,6 +30,7 @@ import itertools
 import json
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -200,6 +201,18 @@ def _negation(word: str) -> bool:
     return word in NEGATIONS or word.endswith("n't") or (word.endswith("nt") and word[:-2] in _CONTRACTED)
 
 
+def _unprefixed(word: str, other: set[str]) -> str | None:
+    """The stem of ``word`` without its negating prefix if ``other`` has that stem and not the word's own
+    ("immutable" where the other side says "mutable")."""
+    if stem(word) in other:
+        return None
+    for prefix in _PREFIXES:
+        rest = stem(word[len(prefix) :])
+        if word.startswith(prefix) and len(rest) >= 4 and rest in other:
+            return rest
+    return None
+
+
 def _clause(text: str, other: set[str] | None = None, *, firm: bool = False) -> _Clause:
     """``text`` as stems; a prefixed word (un-, in-, non-...) whose stem is in ``other`` counts as that stem plus a
     negation (immutable vs mutable), and so does "non X" ("non-linear" vs "linear"). ``firm``: only outright
@@ -224,13 +237,9 @@ def _clause(text: str, other: set[str] | None = None, *, firm: bool = False) -> 
                 last_negation = i
             continue
         s = stem(w)
-        if other is not None and s not in other:
-            for prefix in _PREFIXES:
-                rest = stem(w[len(prefix) :])
-                if w.startswith(prefix) and len(rest) >= 4 and rest in other:
-                    s = rest
-                    starts.append(len(stems))
-                    break
+        if other is not None and (rest := _unprefixed(w, other)):
+            s = rest
+            starts.append(len(stems))
         stems.append(s)
     return _Clause(
         text,
@@ -360,6 +369,9 @@ def denials(answer: str, reference: str) -> list[Finding]:
     parameter update". Negating a word whose opposite the reference uses agrees, and so does a contrapositive."""
     answer = _QUOTED.sub(" ", answer)
     reference_stems = {stem(w) for w in words(reference)}
+    ws = words(answer)
+    if not any((_negation(w) and w not in _HEDGES) or w == "non" or _unprefixed(w, reference_stems) for w in ws):
+        return []  # nothing negated: the common case, decided quickly
     whole = _clause(reference, {stem(w) for w in words(answer)})
     refs = _clauses_of(reference, {stem(w) for w in words(answer)})
     sides = {_OPPOSITE[s] for s in whole.stems if s in _OPPOSITE}
@@ -510,7 +522,8 @@ BREAK = "|"  # a token for punctuation between words
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s*)\s*$")
 
 
-def _term_tokens(text: str) -> tuple[list[str], list[str]]:
+@lru_cache(maxsize=4096)
+def _term_tokens(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Tokens for comparing wordings: stems, stopwords as they are, and a one-letter capital kept apart from the
     article ("P(A|B)"); then the words as written, for quoting."""
     text = text.replace("\u2019", "'")
@@ -525,7 +538,7 @@ def _term_tokens(text: str) -> tuple[list[str], list[str]]:
         tokens.append(w if _variable(text, match) else low if low in STOPWORDS else stem(low.removesuffix("'s")))
         written.append(w)
         end = match.end()
-    return tokens, written
+    return tuple(tokens), tuple(written)
 
 
 def _variable(text: str, match: re.Match[str]) -> bool:
@@ -536,13 +549,13 @@ def _variable(text: str, match: re.Match[str]) -> bool:
     return len(w) == 1 and w.isupper() and w != "I" and not opening
 
 
-def _grams(tokens: list[str]) -> Counter[tuple[str, ...]]:
+def _grams(tokens: Sequence[str]) -> Counter[tuple[str, ...]]:
     """Word pairs and triples, but those of stopwords only."""
     grams = (tuple(tokens[i : i + n]) for n in (2, 3) for i in range(len(tokens) - n + 1))
     return Counter(gram for gram in grams if BREAK not in gram and not all(t in STOPWORDS for t in gram))
 
 
-def _parallel(tokens: list[str], i: int, first: tuple[str, ...], second: tuple[str, ...]) -> int:
+def _parallel(tokens: Sequence[str], i: int, first: tuple[str, ...], second: tuple[str, ...]) -> int:
     """The length of "first ... second" at ``i`` with at most three stopwords (or the word before ``first``, or
     words of the terms) between them: "X and Y", "bulb A and bulb B" name both terms alike, not in each other's
     place."""
@@ -559,7 +572,7 @@ def _parallel(tokens: list[str], i: int, first: tuple[str, ...], second: tuple[s
     return 0
 
 
-def _exchange(tokens: list[str], x: tuple[str, ...], y: tuple[str, ...]) -> list[str]:
+def _exchange(tokens: Sequence[str], x: tuple[str, ...], y: tuple[str, ...]) -> list[str]:
     """``tokens`` with every ``x`` and ``y`` put in each other's place (not where they stand side by side)."""
     out: list[str] = []
     i = 0
@@ -588,12 +601,14 @@ def realigned_terms(reference: str, answer: str) -> list[Finding]:
     matched = answer_grams & reference_grams
     if sum(matched.values()) < REUSED * max(1, sum(answer_grams.values())):
         return []
-    # A term in its place has every word pair and triple around it in the reference: only misplaced ones move.
+    # A term in its place has every word pair and triple around it in the reference: only misplaced ones move,
+    # and only to where the reference has a word pair with it.
     misplaced = {t for gram in answer_grams if gram not in reference_grams for t in gram}
     candidates = sorted(term for term in _terms(r) & _terms(a) if misplaced.issuperset(term))
+    fits = _fits(a, candidates, {gram for gram in reference_grams if len(gram) == 2})
     best, pair = REALIGNED - 1, None
     for x, y in itertools.combinations(candidates, 2):
-        if set(x) & set(y):
+        if set(x) & set(y) or y not in fits[x] or x not in fits[y]:
             continue
         after = _grams(_exchange(a, x, y)) & reference_grams
         gained = after - matched
@@ -614,13 +629,29 @@ def realigned_terms(reference: str, answer: str) -> list[Finding]:
     ]
 
 
-def _terms(tokens: list[str]) -> set[tuple[str, ...]]:
+def _fits(
+    tokens: Sequence[str], terms: list[tuple[str, ...]], pairs: set[tuple[str, ...]]
+) -> dict[tuple[str, ...], set[tuple[str, ...]]]:
+    """For each of ``terms``, the others that would make a word pair of ``pairs`` next to one of its places in
+    ``tokens``."""
+    fits: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
+    for x in terms:
+        spots = [
+            (tokens[i - 1] if i else None, tokens[i + len(x)] if i + len(x) < len(tokens) else None)
+            for i in range(len(tokens) - len(x) + 1)
+            if tuple(tokens[i : i + len(x)]) == x
+        ]
+        fits[x] = {y for y in terms for left, right in spots if (left, y[0]) in pairs or (y[-1], right) in pairs}
+    return fits
+
+
+def _terms(tokens: Sequence[str]) -> set[tuple[str, ...]]:
     """Runs of up to :data:`TERM_WORDS` content tokens."""
     runs = (tuple(tokens[i : i + n]) for n in range(1, TERM_WORDS + 1) for i in range(len(tokens) - n + 1))
     return {run for run in runs if not any(t in STOPWORDS or t == BREAK for t in run)}
 
 
-def _quote(term: tuple[str, ...], tokens: list[str], written: list[str]) -> str:
+def _quote(term: tuple[str, ...], tokens: Sequence[str], written: Sequence[str]) -> str:
     """``term`` as the text of ``tokens`` writes it."""
     i = next(i for i in range(len(tokens)) if tuple(tokens[i : i + len(term)]) == term)
     return " ".join(written[i : i + len(term)])
