@@ -372,8 +372,8 @@ def denials(answer: str, reference: str) -> list[Finding]:
     ws = words(answer)
     if not any((_negation(w) and w not in _HEDGES) or w == "non" or _unprefixed(w, reference_stems) for w in ws):
         return []  # nothing negated: the common case, decided quickly
-    whole = _clause(reference, {stem(w) for w in words(answer)})
-    refs = _clauses_of(reference, {stem(w) for w in words(answer)})
+    answer_stems = {stem(w) for w in ws}
+    whole, refs = _clause(reference, answer_stems), _clauses_of(reference, answer_stems)
     sides = {_OPPOSITE[s] for s in whole.stems if s in _OPPOSITE}
     for sentence in _SENTENCE.split(answer):
         parts = _clauses_of(sentence, reference_stems, firm=True)
