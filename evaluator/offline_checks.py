@@ -133,6 +133,11 @@ class Finding:
         return CAPS[self.kind]
 
 
+def _stems(text: str) -> set[str]:
+    """The stems of every word of ``text``."""
+    return {stem(w) for w in words(text)}
+
+
 def words(text: str) -> list[str]:
     """Lowercased word tokens (letters of any script, digits; ``isn't`` stays one word)."""
     return [w.lower().replace("\u2019", "'") for w in _TOKEN.findall(text.replace("\u2019", "'"))]
@@ -344,9 +349,9 @@ def _units(text: str, other: set[str]) -> list[_Clause]:
 def contradictions(answer: str, reference: str) -> list[Finding]:
     """Answer clauses (or two neighbouring clauses) that restate a reference clause (or two) with the opposite
     polarity."""
-    refs = _units(reference, {stem(w) for w in words(answer)})
+    refs = _units(reference, _stems(answer))
     found: dict[str, Finding] = {}
-    for a in _units(answer, {stem(w) for w in words(reference)}):
+    for a in _units(answer, _stems(reference)):
         if any(seen in a.text for seen in found):
             continue  # a clause already found, read with its neighbour
         best = max(refs, key=lambda r: _aligned(a, r), default=None)
@@ -368,7 +373,7 @@ def denials(answer: str, reference: str) -> list[Finding]:
     without one: "the parameters are not updated after each batch" against "the batch processed before one
     parameter update". Negating a word whose opposite the reference uses agrees, and so does a contrapositive."""
     answer = _QUOTED.sub(" ", answer)
-    reference_stems = {stem(w) for w in words(reference)}
+    reference_stems = _stems(reference)
     ws = words(answer)
     if not any((_negation(w) and w not in _HEDGES) or w == "non" or _unprefixed(w, reference_stems) for w in ws):
         return []  # nothing negated: the common case, decided quickly
@@ -411,17 +416,18 @@ def misconceptions(question: str, reference: str, answer: str) -> list[Finding]:
     statements = known_misconceptions().get(_normalise(question), [])
     if not statements:
         return []
-    question_stems = {stem(w) for w in words(question)}
-    ans_stems = {stem(w) for w in words(answer)}
+    question_stems, answer_stems = _stems(question), _stems(answer)
     reference_clauses = [_plain(c) for c in clauses(reference)]
-    plain_statements = [_plain(statement) for statement in statements]
+    # each statement as stems, as a clause read against the answer, and as plain words: the same for every clause
+    read = [
+        (statement, _stems(statement), _clause(statement, answer_stems), _plain(statement)) for statement in statements
+    ]
     found = []
     for text in clauses(answer):
         said = _plain(text)
         closest = max((_likeness(said, c) for c in reference_clauses), default=0.0)
-        for statement, plain in zip(statements, plain_statements, strict=True):
-            a = _clause(text, {stem(w) for w in words(statement)})
-            m = _clause(statement, ans_stems)
+        for statement, statement_stems, m, plain in read:
+            a = _clause(text, statement_stems)
             if (
                 _aligned(a, m) >= ALIGNED
                 and not _disagreements(a, m)
